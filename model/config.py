@@ -1,0 +1,107 @@
+"""The configuration that travels with a checkpoint: preprocessing, thresholds and the model card."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from .presets import get_preset
+
+FORMAT_VERSION = 1
+VERDICTS = ("ai", "human", "uncertain", "error")
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """How an image becomes network input.
+
+    ``resize``: shorter side to ``crop_size``, centre crop; one view per image.
+    ``multicrop``: keep native resolution (only shrink so the shorter side is at most
+    ``max_short_side``), score up to ``grid`` x ``grid`` evenly spread crops and average their
+    logits. Generator fingerprints are high-frequency; shrinking a 4000 px image to 224 erases them.
+    """
+
+    mode: str = "resize"
+    crop_size: int = 224
+    grid: int = 2
+    max_short_side: int = 512
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+    def __post_init__(self):
+        if self.mode not in ("resize", "multicrop"):
+            raise ValueError(f"unknown preprocessing mode {self.mode!r} (expected 'resize' or 'multicrop')")
+        if self.grid < 1 or self.crop_size < 8 or self.max_short_side < self.crop_size:
+            raise ValueError("preprocessing needs grid >= 1, crop_size >= 8 and max_short_side >= crop_size")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Decision point and the uncertain band around it, on p_ai.
+
+    p_ai >= ai_above -> 'ai'; p_ai < human_below -> 'human'; in between -> 'uncertain'.
+    """
+
+    human_below: float = 0.35
+    ai_above: float = 0.65
+
+    def __post_init__(self):
+        if not 0.0 <= self.human_below <= self.ai_above <= 1.0:
+            raise ValueError(f"thresholds must satisfy 0 <= human_below <= ai_above <= 1, got {self}")
+
+    def verdict(self, p_ai: float) -> str:
+        if p_ai >= self.ai_above:
+            return "ai"
+        if p_ai < self.human_below:
+            return "human"
+        return "uncertain"
+
+    def shifted(self, offset: float) -> "Thresholds":
+        """Move the whole band by ``offset`` (the user's sensitivity), clamped to [0, 1]."""
+        width = self.ai_above - self.human_below
+        low = min(max(self.human_below + offset, 0.0), 1.0 - width)
+        return Thresholds(human_below=low, ai_above=low + width)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a checkpoint says about itself, stored as JSON in the .safetensors header."""
+
+    preset: str
+    name: str
+    preprocess: PreprocessConfig
+    thresholds: Thresholds = Thresholds()
+    classes: dict[str, str] = field(default_factory=lambda: {"0": "human", "1": "ai"})
+    training: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    card: str = ""
+    format_version: int = FORMAT_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelInfo":
+        version = data.get("format_version")
+        if version != FORMAT_VERSION:
+            raise ValueError(f"checkpoint format version {version!r} is not supported (this app reads {FORMAT_VERSION})")
+        get_preset(data["preset"])  # unknown presets fail here with the list of known ones
+        pre = dict(data["preprocess"])
+        pre["mean"], pre["std"] = tuple(pre["mean"]), tuple(pre["std"])
+        return cls(
+            preset=data["preset"],
+            name=data.get("name") or data["preset"],
+            preprocess=PreprocessConfig(**pre),
+            thresholds=Thresholds(**data.get("thresholds", {})),
+            classes=dict(data.get("classes", {"0": "human", "1": "ai"})),
+            training=dict(data.get("training", {})),
+            metrics=dict(data.get("metrics", {})),
+            card=data.get("card", ""),
+        )
+
+
+def default_info(preset_name: str, **changes) -> ModelInfo:
+    """ModelInfo for a preset with its own input size and normalisation; ``changes`` override fields."""
+    preset = get_preset(preset_name)
+    pre = PreprocessConfig(crop_size=preset.input_size, max_short_side=max(512, preset.input_size),
+                           mean=preset.mean, std=preset.std)
+    return replace(ModelInfo(preset=preset_name, name=preset_name, preprocess=pre), **changes)

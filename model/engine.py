@@ -1,0 +1,185 @@
+"""The inference engine: batched scoring of files with decoding overlapped, streamed results,
+cooperative cancel, and heatmaps. Used by the CLI, the desktop worker, training's evaluation
+and the benchmark."""
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .checkpoint import LoadedModel, load_checkpoint
+from .config import ModelInfo, Thresholds
+from .device import cpu_threads, describe_device, resolve_device
+from .files import ScanItem
+from .heatmap import Heatmap, grad_cam
+from .imageio import ImageLoadError, load_image
+from .preprocess import crop_boxes, crops_to_tensor, decode_short_side, preprocess, working_image
+from .resources import default_model_path
+from .results import ScanResult
+
+# Extra columns for a result (e.g. provenance), computed in the decode threads.
+Annotator = Callable[[Path], dict[str, str]]
+HEATMAP_TILES_PER_AXIS = 4
+
+
+@dataclass
+class _Prepared:
+    item: ScanItem
+    crops: torch.Tensor | None = None
+    width: int | None = None
+    height: int | None = None
+    error: str = ""
+    extra: dict | None = None
+
+
+class Detector:
+    """Owns one loaded model on one device. Thread-safe: scans and heatmaps share a lock."""
+
+    def __init__(self, loaded: LoadedModel, device: str = "auto", batch_size: int = 8,
+                 decode_workers: int | None = None):
+        self.device = resolve_device(device)
+        if self.device.type == "cpu":
+            torch.set_num_threads(cpu_threads())
+        self.info: ModelInfo = loaded.info
+        self.path = loaded.path
+        self.batch_size = max(1, batch_size)
+        self.decode_workers = decode_workers or min(4, max(1, cpu_threads() // 2))
+        self.network = loaded.network.to(self.device).eval()
+        if self.device.type != "cpu":
+            self.network = self.network.to(memory_format=torch.channels_last)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike | None = None, **kwargs) -> "Detector":
+        """Load ``path``, or the embedded default model when ``path`` is None."""
+        return cls(load_checkpoint(path or default_model_path()), **kwargs)
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def thresholds(self) -> Thresholds:
+        return self.info.thresholds
+
+    @property
+    def device_label(self) -> str:
+        return describe_device(self.device)
+
+    # --- scoring -------------------------------------------------------------------------
+
+    def scan(self, items: Iterable[ScanItem | str | os.PathLike], cancel: threading.Event | None = None,
+             annotate: Annotator | None = None) -> Iterator[ScanResult]:
+        """Score every item, yielding one ScanResult per item in input order as batches finish.
+
+        Decoding runs ahead in a small thread pool; setting ``cancel`` stops after the batch in
+        flight (results already yielded stand)."""
+        cancel = cancel or threading.Event()
+        source = iter(items)
+        window = self.batch_size * 2
+        pending: deque[Future] = deque()
+        pool = ThreadPoolExecutor(self.decode_workers, thread_name_prefix="convitx-decode")
+        try:
+            batch: list[_Prepared] = []
+            while True:
+                while len(pending) < window and not cancel.is_set():
+                    item = next(source, None)
+                    if item is None:
+                        break
+                    item = item if isinstance(item, ScanItem) else ScanItem(Path(item))
+                    pending.append(pool.submit(self._prepare, item, annotate))
+                if cancel.is_set() or not pending:
+                    break
+                batch.append(pending.popleft().result())
+                good = sum(p.crops is not None for p in batch)
+                if good >= self.batch_size or not pending:
+                    yield from self._finish(batch)
+                    batch = []
+            if batch and not cancel.is_set():
+                yield from self._finish(batch)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _prepare(self, item: ScanItem, annotate: Annotator | None) -> _Prepared:
+        extra = annotate(item.path) if annotate and not item.error else None
+        if item.error:
+            return _Prepared(item, error=item.error, extra=extra)
+        try:
+            decoded = load_image(item.path, min_short_side=decode_short_side(self.info.preprocess))
+            crops = preprocess(decoded.image, self.info.preprocess)
+        except ImageLoadError as exc:
+            return _Prepared(item, error=str(exc), extra=extra)
+        return _Prepared(item, crops=crops, width=decoded.width, height=decoded.height, extra=extra)
+
+    def _finish(self, batch: list[_Prepared]) -> Iterator[ScanResult]:
+        scored = [p for p in batch if p.crops is not None]
+        probabilities = iter(self.score_crops([p.crops for p in scored]) if scored else [])
+        for prepared in batch:
+            if prepared.crops is None:
+                result = ScanResult(path=str(prepared.item.path), verdict="error", model=self.name,
+                                    error=prepared.error)
+            else:
+                p_ai = next(probabilities)
+                result = ScanResult(path=str(prepared.item.path), verdict=self.thresholds.verdict(p_ai),
+                                    p_ai=p_ai, width=prepared.width, height=prepared.height, model=self.name)
+            yield replace(result, **prepared.extra) if prepared.extra else result
+
+    def score_crops(self, per_image_crops: list[torch.Tensor]) -> list[float]:
+        """p_ai per image from its crops: the mean of the crops' logits, through a sigmoid."""
+        counts = [len(c) for c in per_image_crops]
+        logits = self._forward(torch.cat(per_image_crops))
+        means = [chunk.mean() for chunk in torch.split(logits, counts)]
+        return [float(torch.sigmoid(m)) for m in means]
+
+    def score_images(self, images: Iterable[Image.Image]) -> list[float]:
+        """p_ai for already-decoded RGB images (training's evaluation uses this)."""
+        crops = [preprocess(image, self.info.preprocess) for image in images]
+        return self.score_crops(crops) if crops else []
+
+    def _forward(self, batch: torch.Tensor) -> torch.Tensor:
+        batch = batch.to(self.device, non_blocking=True)
+        if self.device.type != "cpu":
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        with self._lock, torch.inference_mode(), self._autocast():
+            return self.network(batch).float().cpu()
+
+    def _autocast(self):
+        if self.device.type == "cuda":
+            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            return torch.autocast("cuda", dtype=dtype)
+        if self.device.type == "mps":
+            return torch.autocast("mps", dtype=torch.float16)
+        return contextlib.nullcontext()  # fp32 on CPU: bf16 autocast is slower on most CPUs
+
+    # --- heatmaps ------------------------------------------------------------------------
+
+    def heatmap(self, path: str | os.PathLike) -> Heatmap:
+        """Grad-CAM over tiles that cover the whole working image, stitched (overlaps averaged)."""
+        cfg = self.info.preprocess
+        work = working_image(load_image(path, min_short_side=decode_short_side(cfg)).image, cfg)
+        crop = cfg.crop_size
+        longest = HEATMAP_TILES_PER_AXIS * crop
+        if max(work.size) > longest:
+            scale = longest / max(work.size)
+            work = work.resize((max(crop, round(work.size[0] * scale)), max(crop, round(work.size[1] * scale))),
+                               Image.Resampling.BICUBIC)
+        boxes = crop_boxes(work.size[0], work.size[1], crop, HEATMAP_TILES_PER_AXIS)
+        tiles = crops_to_tensor(work, boxes, cfg).to(self.device)
+        with self._lock:
+            cams, _ = grad_cam(self.network, tiles)
+        total = np.zeros((work.size[1], work.size[0]), np.float32)
+        weight = np.zeros_like(total)
+        for (left, top, right, bottom), cam in zip(boxes, cams):
+            total[top:bottom, left:right] += cam
+            weight[top:bottom, left:right] += 1
+        return Heatmap(image=work, cam=total / np.maximum(weight, 1))
+

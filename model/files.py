@@ -1,0 +1,68 @@
+"""Expand files and folders into the list of images to score. Never loops, never stops on one bad folder."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+IMAGE_SUFFIXES = frozenset({
+    ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff",
+    ".heic", ".heif", ".avif", ".jp2", ".j2k", ".ppm", ".pgm", ".pbm", ".tga", ".ico",
+})
+
+
+@dataclass(frozen=True)
+class ScanItem:
+    """One row to be: an image path, or a path that failed while listing (``error`` says why)."""
+
+    path: Path
+    error: str = ""
+
+
+def is_image_name(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def expand_paths(paths: Iterable[str | os.PathLike], recursive: bool = True) -> Iterator[ScanItem]:
+    """Files given by name are always kept (a wrong one becomes an error row); inside folders only
+    image file names are. Each path appears once, in the order given, folders sorted by name."""
+    seen: set[str] = set()
+    visited_dirs: set[tuple[int, int]] = set()
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            items = _walk(path, recursive, visited_dirs)
+        else:
+            items = iter([ScanItem(path)])
+        for item in items:
+            key = os.path.normcase(os.path.abspath(item.path))
+            if key not in seen:
+                seen.add(key)
+                yield item
+
+
+def _walk(folder: Path, recursive: bool, visited: set[tuple[int, int]]) -> Iterator[ScanItem]:
+    try:
+        info = folder.stat()
+        identity = (info.st_dev, info.st_ino)
+        if identity in visited:  # a symlink loop or the same folder twice
+            return
+        visited.add(identity)
+        entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+    except OSError as exc:
+        yield ScanItem(folder, f"folder could not be read: {exc.strerror or exc}")
+        return
+    subfolders = []
+    for entry in entries:
+        try:
+            is_dir = entry.is_dir()
+        except OSError:
+            is_dir = False
+        if is_dir:
+            subfolders.append(Path(entry.path))
+        elif is_image_name(Path(entry.name)):
+            yield ScanItem(Path(entry.path))
+    if recursive:
+        for sub in subfolders:
+            yield from _walk(sub, recursive, visited)

@@ -1,0 +1,99 @@
+"""Grad-CAM over the last stage of both branches, fused, and painted over the image.
+
+Per layer this follows pytorch-grad-cam's GradCAM exactly (gradient-averaged channel weights,
+ReLU, min-max scaling, bilinear resize; layers averaged and rescaled), so the two agree.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from .network import ConViTX
+
+_EPS = 1e-7
+
+
+def cam_layers(network: ConViTX) -> list[tuple[torch.nn.Module, int]]:
+    """The two hooked modules with the channel count of their output (used to spot NHWC outputs)."""
+    preset = network.preset
+    return [
+        (network.cnn.get_submodule(preset.cnn_cam_layer), network.cnn.num_features),
+        (network.swin.get_submodule(preset.swin_cam_layer), network.swin.num_features),
+    ]
+
+
+def to_nchw(tensor: torch.Tensor, channels: int) -> torch.Tensor:
+    """timm's Swin stages are NHWC and older ones (B, L, C): bring both to NCHW by shape, not by name."""
+    if tensor.ndim == 3:
+        side = int(round(tensor.shape[1] ** 0.5))
+        tensor = tensor.reshape(tensor.shape[0], side, side, tensor.shape[2])
+    if tensor.ndim == 4 and tensor.shape[-1] == channels and tensor.shape[1] != channels:
+        tensor = tensor.permute(0, 3, 1, 2)
+    return tensor
+
+
+def _scale(cams: torch.Tensor) -> torch.Tensor:
+    """Min-max each map to [0, 1], as pytorch-grad-cam's scale_cam_image does."""
+    flat = cams.flatten(1)
+    low = flat.min(dim=1).values.view(-1, 1, 1)
+    shifted = cams - low
+    return shifted / (_EPS + shifted.flatten(1).max(dim=1).values.view(-1, 1, 1))
+
+
+def grad_cam(network: ConViTX, batch: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Fused Grad-CAM maps (N, H, W) in [0, 1] at the input's size, and the logits (N,).
+
+    Gradients are switched on here explicitly: grad mode is thread-local and callers often run
+    under inference_mode."""
+    layers = cam_layers(network)
+    activations: list[torch.Tensor] = [torch.empty(0)] * len(layers)
+
+    def keeper(index: int):
+        return lambda _module, _inputs, output: activations.__setitem__(index, output)
+
+    handles = [layer.register_forward_hook(keeper(i)) for i, (layer, _) in enumerate(layers)]
+    try:
+        with torch.inference_mode(False), torch.enable_grad():
+            batch = batch.clone()
+            logits = network(batch)
+            grads = torch.autograd.grad(logits.sum(), activations)
+    finally:
+        for handle in handles:
+            handle.remove()
+    size = batch.shape[-2:]
+    per_layer = []
+    for (_, channels), act, grad in zip(layers, activations, grads):
+        act, grad = to_nchw(act.detach(), channels).float(), to_nchw(grad, channels).float()
+        weights = grad.mean(dim=(2, 3), keepdim=True)
+        cam = _scale(F.relu((weights * act).sum(dim=1)))
+        per_layer.append(F.interpolate(cam[:, None], size=size, mode="bilinear", align_corners=False)[:, 0])
+    fused = _scale(torch.stack(per_layer).clamp_min(0).mean(dim=0))
+    return fused.cpu().numpy(), logits.detach().float().cpu().numpy()
+
+
+@dataclass
+class Heatmap:
+    image: Image.Image  # the working image the map lines up with (RGB)
+    cam: np.ndarray  # float32 (H, W) in [0, 1], same size as ``image``
+
+
+def colorize(cam: np.ndarray) -> np.ndarray:
+    """A perceptual blue-to-yellow-to-red ramp (uint8 RGB), so weak and strong regions read apart."""
+    stops = np.array([[0.0, 0.0, 0.25], [0.0, 0.35, 0.9], [0.1, 0.8, 0.8], [0.95, 0.9, 0.1], [0.9, 0.1, 0.05]])
+    position = np.clip(cam, 0, 1) * (len(stops) - 1)
+    low = np.floor(position).astype(int).clip(0, len(stops) - 2)
+    frac = (position - low)[..., None]
+    rgb = stops[low] * (1 - frac) + stops[low + 1] * frac
+    return (rgb * 255).astype(np.uint8)
+
+
+def overlay(heatmap: Heatmap, opacity: float = 0.5) -> Image.Image:
+    """The image with its heatmap blended on top, weighted by the map so cold areas stay readable."""
+    base = np.asarray(heatmap.image, dtype=np.float32)
+    colour = colorize(heatmap.cam).astype(np.float32)
+    alpha = (opacity * (0.35 + 0.65 * heatmap.cam))[..., None]
+    return Image.fromarray((base * (1 - alpha) + colour * alpha).astype(np.uint8), "RGB")

@@ -1,0 +1,103 @@
+"""Open any image file as RGB, or fail with one clear sentence. Shared by the CLI, the app and training."""
+from __future__ import annotations
+
+import errno
+import math
+import os
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# Transparent pixels are composited on this colour, so a cut-out scores the same everywhere.
+BACKGROUND = (255, 255, 255)
+_SWAPS_AXES = {5, 6, 7, 8}  # EXIF orientations that rotate by 90 degrees
+_EXIF_ORIENTATION = 0x0112
+
+
+class ImageLoadError(Exception):
+    """An image that cannot be scored; the message is shown to the user as the row's reason."""
+
+
+@dataclass
+class DecodedImage:
+    image: Image.Image  # RGB, EXIF orientation applied, possibly decoded at reduced scale
+    width: int  # full-resolution size after orientation, as a viewer shows it
+    height: int
+    format: str
+
+
+def load_image(path: str | os.PathLike, min_short_side: int | None = None) -> DecodedImage:
+    """Decode ``path`` to RGB. With ``min_short_side``, JPEGs may decode at 1/2..1/8 scale (DCT draft)
+    as long as the shorter side stays at least that long: the preprocessing would shrink them anyway."""
+    path = Path(path)
+    try:
+        if path.is_dir():
+            raise ImageLoadError("this is a folder, not an image")
+        if path.stat().st_size == 0:
+            raise ImageLoadError("empty file (0 bytes)")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                return _decode(image, min_short_side)
+    except ImageLoadError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ImageLoadError(f"image is too large to open safely ({_bomb_size(exc)}); "
+                             f"the limit is {Image.MAX_IMAGE_PIXELS // 1_000_000} megapixels") from None
+    except UnidentifiedImageError:
+        raise ImageLoadError("not an image, or a format this app cannot read") from None
+    except FileNotFoundError:
+        raise ImageLoadError("file not found (moved or deleted?)") from None
+    except PermissionError:
+        raise ImageLoadError("permission denied: the file cannot be read") from None
+    except MemoryError:
+        raise ImageLoadError("not enough memory to decode this image") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ImageLoadError("symbolic link loop") from None
+        if "truncated" in str(exc) or "broken data stream" in str(exc):
+            raise ImageLoadError("file is truncated or damaged") from None
+        raise ImageLoadError(f"could not read the file: {exc.strerror or exc}") from None
+    except Exception as exc:  # Pillow's decoders raise many types on hostile input
+        raise ImageLoadError(f"damaged or unsupported image ({type(exc).__name__}: {exc})") from None
+
+
+def _decode(image: Image.Image, min_short_side: int | None) -> DecodedImage:
+    fmt = image.format or "unknown"
+    image.seek(0)  # first frame of animations
+    width, height = image.size
+    orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
+    if orientation in _SWAPS_AXES:
+        width, height = height, width
+    if min_short_side and fmt == "JPEG":
+        scale = min_short_side / min(width, height)
+        if scale < 1:
+            image.draft(image.mode, (math.ceil(image.size[0] * scale), math.ceil(image.size[1] * scale)))
+    image.load()
+    image = ImageOps.exif_transpose(image)
+    return DecodedImage(image=to_rgb(image), width=width, height=height, format=fmt)
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any Pillow mode to 8-bit RGB: 16-bit and float scaled, alpha composited on BACKGROUND."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        values = np.asarray(image, dtype=np.float32)
+        peak = 65535.0 if values.max(initial=0) > 255 else 255.0
+        gray = np.clip(values * (255.0 / peak), 0, 255).astype(np.uint8)
+        return Image.fromarray(gray, "L").convert("RGB")
+    if image.mode == "P" and "transparency" in image.info or image.mode in ("PA", "LA", "La", "RGBA", "RGBa"):
+        rgba = image.convert("RGBA")
+        canvas = Image.new("RGBA", rgba.size, BACKGROUND + (255,))
+        return Image.alpha_composite(canvas, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def _bomb_size(exc: Exception) -> str:
+    numbers = re.findall(r"\d+", str(exc))  # Pillow: "Image size (N pixels) exceeds limit of M pixels"
+    return f"{int(numbers[0]) / 1e6:.0f} megapixels" if numbers else "too many pixels"

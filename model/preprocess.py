@@ -1,0 +1,64 @@
+"""Turn a decoded image into the crops the network scores, and back (crop boxes for heatmaps)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .config import PreprocessConfig
+
+Box = tuple[int, int, int, int]  # left, top, right, bottom in working-image pixels
+
+
+def decode_short_side(cfg: PreprocessConfig) -> int:
+    """The shortest side a JPEG may be decoded at without losing pixels the network would see."""
+    return cfg.crop_size if cfg.mode == "resize" else cfg.max_short_side
+
+
+def working_image(image: Image.Image, cfg: PreprocessConfig) -> Image.Image:
+    """Resize so the shorter side is ``crop_size`` (resize mode) or within [crop_size, max_short_side]."""
+    short = min(image.size)
+    if cfg.mode == "resize":
+        target = cfg.crop_size
+    else:
+        target = min(max(short, cfg.crop_size), cfg.max_short_side)
+    if target == short:
+        return image
+    scale = target / short
+    size = (max(target, round(image.size[0] * scale)), max(target, round(image.size[1] * scale)))
+    return image.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
+
+
+def crop_boxes(width: int, height: int, crop: int, per_axis: int) -> list[Box]:
+    """Up to ``per_axis`` x ``per_axis`` crops spread evenly (they overlap when the image is small)."""
+
+    def starts(length: int) -> list[int]:
+        count = min(per_axis, math.ceil(length / crop))
+        if count == 1:
+            return [(length - crop) // 2]
+        return [round(i * (length - crop) / (count - 1)) for i in range(count)]
+
+    return [(x, y, x + crop, y + crop) for y in starts(height) for x in starts(width)]
+
+
+def scoring_boxes(work: Image.Image, cfg: PreprocessConfig) -> list[Box]:
+    per_axis = 1 if cfg.mode == "resize" else cfg.grid
+    return crop_boxes(work.size[0], work.size[1], cfg.crop_size, per_axis)
+
+
+def crops_to_tensor(work: Image.Image, boxes: list[Box], cfg: PreprocessConfig) -> torch.Tensor:
+    """Cut ``boxes`` out of ``work`` and normalise them: float32 (N, 3, crop, crop)."""
+    pixels = np.asarray(work, dtype=np.uint8)
+    stack = np.stack([pixels[top:bottom, left:right] for left, top, right, bottom in boxes])
+    tensor = torch.from_numpy(stack).permute(0, 3, 1, 2).float().div_(255.0)
+    mean = torch.tensor(cfg.mean).view(1, 3, 1, 1)
+    std = torch.tensor(cfg.std).view(1, 3, 1, 1)
+    return tensor.sub_(mean).div_(std)
+
+
+def preprocess(image: Image.Image, cfg: PreprocessConfig) -> torch.Tensor:
+    """The crops one image is scored on, ready for the network."""
+    work = working_image(image, cfg)
+    return crops_to_tensor(work, scoring_boxes(work, cfg), cfg)

@@ -1,0 +1,111 @@
+"""ConViTX architecture presets, registered by name (the timm way).
+
+A preset fixes the two backbones, the fusion head and the default input pipeline.
+Checkpoints name their preset, so the architecture travels with the weights.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+INCEPTION_MEAN = (0.5, 0.5, 0.5)
+INCEPTION_STD = (0.5, 0.5, 0.5)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Everything needed to build a ConViTX network, minus its weights."""
+
+    name: str
+    cnn: str
+    swin: str
+    head_dims: tuple[int, ...]
+    dropout: float
+    input_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    cnn_kwargs: dict = field(default_factory=dict)
+    swin_kwargs: dict = field(default_factory=dict)
+    # Modules whose outputs Grad-CAM reads: the last feature map of each branch.
+    cnn_cam_layer: str = "norm_pre"
+    swin_cam_layer: str = "norm"
+    description: str = ""
+
+
+_PRESETS: dict[str, Preset] = {}
+
+
+def register_preset(preset: Preset) -> Preset:
+    if preset.name in _PRESETS:
+        raise ValueError(f"preset {preset.name!r} is already registered")
+    _PRESETS[preset.name] = preset
+    return preset
+
+
+def get_preset(name: str) -> Preset:
+    try:
+        return _PRESETS[name]
+    except KeyError:
+        raise KeyError(f"unknown ConViTX preset {name!r}; known presets: {', '.join(list_presets())}") from None
+
+
+def list_presets() -> list[str]:
+    return sorted(_PRESETS)
+
+
+register_preset(Preset(
+    name="convitx_large",
+    cnn="convnext_large",
+    swin="swin_base_patch4_window7_224",
+    head_dims=(1024, 512, 256, 128),
+    dropout=0.4,
+    input_size=224,
+    mean=IMAGENET_MEAN,
+    std=IMAGENET_STD,
+    description="The original design: ConvNeXt-Large + Swin-Base, 224 px. Needs a GPU and ImageNet weights.",
+))
+
+register_preset(Preset(
+    name="convitx_atto",
+    cnn="convnext_atto",
+    swin="swin_tiny_patch4_window7_224",
+    swin_kwargs={"embed_dim": 32, "depths": (1, 1, 2, 1), "num_heads": (1, 2, 4, 8)},
+    head_dims=(256, 64),
+    dropout=0.2,
+    input_size=224,
+    mean=IMAGENET_MEAN,
+    std=IMAGENET_STD,
+    description="ConvNeXt-Atto + a four-stage Swin of width 32: a CPU-sized ConvNeXt + Swin pair.",
+))
+
+register_preset(Preset(
+    name="convitx_lite",
+    cnn="tf_efficientnet_lite0",
+    swin="swin_tiny_patch4_window7_224",
+    swin_kwargs={"embed_dim": 32, "depths": (1, 1, 2, 1), "num_heads": (1, 2, 4, 8)},
+    head_dims=(256, 64),
+    dropout=0.2,
+    input_size=224,
+    mean=INCEPTION_MEAN,
+    std=INCEPTION_STD,
+    cnn_cam_layer="bn2",
+    description=(
+        "EfficientNet-Lite0 (the only small CNN with ImageNet weights available offline) "
+        "+ a four-stage Swin of width 32: the embedded default's architecture."
+    ),
+))
+
+register_preset(Preset(
+    name="convitx_test",
+    cnn="convnext_atto",
+    swin="swin_tiny_patch4_window7_224",
+    cnn_kwargs={"dims": (8, 16, 24, 32), "depths": (1, 1, 1, 1)},
+    swin_kwargs={"embed_dim": 8, "depths": (1, 1), "num_heads": (1, 2), "window_size": 4},
+    head_dims=(16,),
+    dropout=0.0,
+    input_size=32,
+    mean=IMAGENET_MEAN,
+    std=IMAGENET_STD,
+    description="A tiny network for tests and smoke checks; never ships as a model.",
+))

@@ -1,0 +1,56 @@
+"""Shared fixtures: a tiny random-weight checkpoint and images the tests draw themselves."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from model import Thresholds, create_model, default_info, save_checkpoint
+from model.config import PreprocessConfig
+
+
+def noise_image(width: int, height: int, seed: int = 0, mode: str = "RGB") -> Image.Image:
+    """Textured pixels (not flat colour), so JPEG and the network see something image-like."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, (height // 8 + 1, width // 8 + 1, 3), dtype=np.uint8)
+    image = Image.fromarray(base, "RGB").resize((width, height), Image.Resampling.BILINEAR)
+    return image.convert(mode) if mode != "RGB" else image
+
+
+def save_image(path, width=96, height=64, seed=0, fmt=None, mode="RGB", **save_kwargs):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    noise_image(width, height, seed, mode).save(path, format=fmt, **save_kwargs)
+    return path
+
+
+def make_tiny_checkpoint(path, seed: int = 0, **info_changes):
+    torch.manual_seed(seed)
+    network = create_model("convitx_test")
+    with torch.no_grad():  # give BatchNorm non-trivial statistics so outputs vary between images
+        network.head[0].running_var.uniform_(0.5, 2.0)
+    info = default_info(
+        "convitx_test",
+        name="tiny-test-model",
+        preprocess=PreprocessConfig(mode="multicrop", crop_size=32, grid=2, max_short_side=64),
+        thresholds=Thresholds(human_below=0.4, ai_above=0.6),
+        card="# Tiny test model\nRandom weights, for tests only.",
+        **info_changes,
+    )
+    return save_checkpoint(network, info, path)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory):
+    return make_tiny_checkpoint(tmp_path_factory.mktemp("model") / "tiny.safetensors")
+
+
+@pytest.fixture(scope="session")
+def detector(tiny_model_path):
+    from model import Detector
+
+    return Detector.from_file(tiny_model_path, device="cpu", batch_size=4)

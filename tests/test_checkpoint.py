@@ -1,0 +1,82 @@
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from conftest import make_tiny_checkpoint
+from model import CheckpointError, Thresholds, create_model, list_presets, load_checkpoint, read_info
+from model.checkpoint import METADATA_KEY
+
+
+def test_round_trip_keeps_weights_and_metadata(tmp_path):
+    path = make_tiny_checkpoint(tmp_path / "m.safetensors", training={"images": 12})
+    loaded = load_checkpoint(path)
+    assert loaded.info.name == "tiny-test-model" and loaded.info.training == {"images": 12}
+    assert loaded.info.thresholds == Thresholds(0.4, 0.6)
+    assert loaded.info.preprocess.mode == "multicrop"
+    saved = load_file(str(path))
+    for key, tensor in loaded.network.state_dict().items():
+        assert torch.equal(tensor, saved[key])
+    assert not loaded.network.training
+
+
+def test_pickle_files_are_refused_with_the_converter_named(tmp_path):
+    (tmp_path / "seed.pth").write_bytes(b"\x80\x04pickle")
+    with pytest.raises(CheckpointError, match="convert_checkpoint"):
+        load_checkpoint(tmp_path / "seed.pth")
+
+
+def test_mismatched_tensor_names_the_first_bad_key(tmp_path):
+    path = make_tiny_checkpoint(tmp_path / "m.safetensors")
+    tensors = load_file(str(path))
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as handle:
+        metadata = handle.metadata()
+    tensors["head.1.weight"] = torch.zeros(3, 3)
+    save_file(tensors, str(tmp_path / "bad.safetensors"), metadata=metadata)
+    with pytest.raises(CheckpointError, match=r"'head.1.weight' has shape \(3, 3\)"):
+        load_checkpoint(tmp_path / "bad.safetensors")
+
+
+def test_missing_metadata_and_garbage_files(tmp_path):
+    save_file({"x": torch.zeros(1)}, str(tmp_path / "plain.safetensors"))
+    with pytest.raises(CheckpointError, match="no ConViTX metadata"):
+        read_info(tmp_path / "plain.safetensors")
+    (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 10)
+    with pytest.raises(CheckpointError, match="not a readable"):
+        load_checkpoint(tmp_path / "junk.safetensors")
+
+
+def test_unknown_preset_and_future_format_are_explained(tmp_path):
+    path = make_tiny_checkpoint(tmp_path / "m.safetensors")
+    tensors = load_file(str(path))
+    for change, message in [({"preset": "convitx_huge"}, "unknown ConViTX preset"),
+                            ({"format_version": 99}, "format version 99")]:
+        info = json.loads(read_info_raw(path))
+        info.update(change)
+        save_file(tensors, str(tmp_path / "x.safetensors"), metadata={METADATA_KEY: json.dumps(info)})
+        with pytest.raises(CheckpointError, match=message):
+            load_checkpoint(tmp_path / "x.safetensors")
+
+
+def read_info_raw(path):
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as handle:
+        return handle.metadata()[METADATA_KEY]
+
+
+def test_presets_build_and_give_one_logit():
+    assert {"convitx_large", "convitx_lite", "convitx_atto"} <= set(list_presets())
+    network = create_model("convitx_lite").eval()
+    assert network.cnn.num_features + network.swin.num_features == network.head[0].num_features
+    with torch.inference_mode():
+        assert network(torch.zeros(2, 3, 224, 224)).shape == (2,)
+
+
+def test_large_preset_is_the_original_design():
+    head = create_model("convitx_large").head
+    widths = [m.out_features for m in head if isinstance(m, torch.nn.Linear)]
+    assert head[0].num_features == 2560 and widths == [1024, 512, 256, 128, 1]
