@@ -16,13 +16,13 @@ class PreprocessConfig:
 
     ``resize``: shorter side to ``crop_size``, centre crop; one view per image.
     ``multicrop``: keep native resolution (only shrink so the shorter side is at most
-    ``max_short_side``), score up to ``grid`` x ``grid`` evenly spread crops and average their
-    logits. Generator fingerprints are high-frequency; shrinking a 4000 px image to 224 erases them.
+    ``max_short_side``), score up to ``max_crops`` evenly spread crops and average their logits.
+    Generator fingerprints are high-frequency; shrinking a 4000 px image to 224 erases them.
     """
 
     mode: str = "resize"
     crop_size: int = 224
-    grid: int = 2
+    max_crops: int = 2
     max_short_side: int = 512
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
@@ -30,8 +30,8 @@ class PreprocessConfig:
     def __post_init__(self):
         if self.mode not in ("resize", "multicrop"):
             raise ValueError(f"unknown preprocessing mode {self.mode!r} (expected 'resize' or 'multicrop')")
-        if self.grid < 1 or self.crop_size < 8 or self.max_short_side < self.crop_size:
-            raise ValueError("preprocessing needs grid >= 1, crop_size >= 8 and max_short_side >= crop_size")
+        if self.max_crops < 1 or self.crop_size < 8 or self.max_short_side < self.crop_size:
+            raise ValueError("preprocessing needs max_crops >= 1, crop_size >= 8 and max_short_side >= crop_size")
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from .device import cpu_threads, describe_device, resolve_device
 from .files import ScanItem
 from .heatmap import Heatmap, grad_cam
 from .imageio import ImageLoadError, load_image
-from .preprocess import crop_boxes, crops_to_tensor, decode_short_side, preprocess, working_image
+from .preprocess import covering_boxes, crops_to_tensor, decode_short_side, preprocess, working_image
 from .resources import default_model_path
 from .results import ScanResult
 
@@ -53,9 +53,8 @@ class Detector:
         self.path = loaded.path
         self.batch_size = max(1, batch_size)
         self.decode_workers = decode_workers or min(4, max(1, cpu_threads() // 2))
-        self.network = loaded.network.to(self.device).eval()
-        if self.device.type != "cpu":
-            self.network = self.network.to(memory_format=torch.channels_last)
+        # channels_last speeds up depthwise convolutions on CPU as well as on GPUs (bench/NOTES.md).
+        self.network = loaded.network.to(self.device).eval().to(memory_format=torch.channels_last)
         self._lock = threading.Lock()
 
     @classmethod
@@ -146,9 +145,7 @@ class Detector:
         return self.score_crops(crops) if crops else []
 
     def _forward(self, batch: torch.Tensor) -> torch.Tensor:
-        batch = batch.to(self.device, non_blocking=True)
-        if self.device.type != "cpu":
-            batch = batch.contiguous(memory_format=torch.channels_last)
+        batch = batch.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         with self._lock, torch.inference_mode(), self._autocast():
             return self.network(batch).float().cpu()
 
@@ -172,7 +169,7 @@ class Detector:
             scale = longest / max(work.size)
             work = work.resize((max(crop, round(work.size[0] * scale)), max(crop, round(work.size[1] * scale))),
                                Image.Resampling.BICUBIC)
-        boxes = crop_boxes(work.size[0], work.size[1], crop, HEATMAP_TILES_PER_AXIS)
+        boxes = covering_boxes(work.size[0], work.size[1], crop)
         tiles = crops_to_tensor(work, boxes, cfg).to(self.device)
         with self._lock:
             cams, _ = grad_cam(self.network, tiles)

@@ -31,21 +31,30 @@ def working_image(image: Image.Image, cfg: PreprocessConfig) -> Image.Image:
     return image.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
 
 
-def crop_boxes(width: int, height: int, crop: int, per_axis: int) -> list[Box]:
-    """Up to ``per_axis`` x ``per_axis`` crops spread evenly (they overlap when the image is small)."""
+def crop_boxes(width: int, height: int, crop: int, columns: int, rows: int) -> list[Box]:
+    """``columns`` x ``rows`` crops spread evenly from edge to edge (centred when there is one)."""
 
-    def starts(length: int) -> list[int]:
-        count = min(per_axis, math.ceil(length / crop))
+    def starts(length: int, count: int) -> list[int]:
         if count == 1:
             return [(length - crop) // 2]
         return [round(i * (length - crop) / (count - 1)) for i in range(count)]
 
-    return [(x, y, x + crop, y + crop) for y in starts(height) for x in starts(width)]
+    return [(x, y, x + crop, y + crop) for y in starts(height, rows) for x in starts(width, columns)]
 
 
 def scoring_boxes(work: Image.Image, cfg: PreprocessConfig) -> list[Box]:
-    per_axis = 1 if cfg.mode == "resize" else cfg.grid
-    return crop_boxes(work.size[0], work.size[1], cfg.crop_size, per_axis)
+    """At most ``max_crops`` crops: along the longer side first, then across, never more than fit."""
+    width, height = work.size
+    crops = 1 if cfg.mode == "resize" else cfg.max_crops
+    along = min(crops, math.ceil(max(width, height) / cfg.crop_size))
+    across = max(1, min(math.ceil(min(width, height) / cfg.crop_size), crops // along))
+    columns, rows = (along, across) if width >= height else (across, along)
+    return crop_boxes(width, height, cfg.crop_size, columns, rows)
+
+
+def covering_boxes(width: int, height: int, crop: int) -> list[Box]:
+    """Crops that together cover every pixel (for heatmaps)."""
+    return crop_boxes(width, height, crop, math.ceil(width / crop), math.ceil(height / crop))
 
 
 def crops_to_tensor(work: Image.Image, boxes: list[Box], cfg: PreprocessConfig) -> torch.Tensor:

@@ -36,7 +36,7 @@ def make_tiny_checkpoint(path, seed: int = 0, **info_changes):
     info = default_info(
         "convitx_test",
         name="tiny-test-model",
-        preprocess=PreprocessConfig(mode="multicrop", crop_size=32, grid=2, max_short_side=64),
+        preprocess=PreprocessConfig(mode="multicrop", crop_size=32, max_crops=4, max_short_side=64),
         thresholds=Thresholds(human_below=0.4, ai_above=0.6),
         card="# Tiny test model\nRandom weights, for tests only.",
         **info_changes,
