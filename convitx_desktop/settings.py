@@ -27,6 +27,9 @@ from pathlib import Path
 
 import platformdirs
 
+from model.atomic import atomic_write_bytes
+from model.device import DEVICE_CHOICES
+
 from . import APP_ID
 
 log = logging.getLogger(__name__)
@@ -35,10 +38,9 @@ SETTINGS_VERSION = 1
 SETTINGS_FILE = "settings.json"
 SENSITIVITY_LIMIT = 0.2
 VIEW_MODES = ("overlay", "original", "side-by-side")
-# The engine's device choices (model.device.DEVICE_CHOICES) with words for the menu; restated here because
-# importing anything from ``model`` loads torch, which takes seconds and must not delay the window.
-DEVICE_LABELS = {"auto": "Automatic (GPU when there is one)", "cpu": "CPU only", "cuda": "NVIDIA GPU (CUDA)",
-                 "mps": "Apple GPU (MPS)"}
+# Words for the engine's device choices in the menu.
+DEVICE_LABELS = dict(zip(DEVICE_CHOICES, ("Automatic (GPU when there is one)", "CPU only", "NVIDIA GPU (CUDA)",
+                                          "Apple GPU (MPS)")))
 _ALLOWED_TYPES = {"model_path": (str, type(None)), "sensitivity": (int, float), "heatmap_opacity": (int, float)}
 
 
@@ -104,8 +106,6 @@ class Settings:
 
     def save(self, folder: str | os.PathLike | None = None) -> None:
         """Write atomically; a failure is logged (settings are a convenience, never worth a crash)."""
-        from model.checkpoint import atomic_write_bytes  # deferred: see DEVICE_LABELS
-
         folder = Path(folder or config_dir())
         try:
             folder.mkdir(parents=True, exist_ok=True)

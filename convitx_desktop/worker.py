@@ -12,7 +12,6 @@ have been sent and stay.
 """
 from __future__ import annotations
 
-import io
 import itertools
 import logging
 import queue
@@ -265,15 +264,13 @@ class Worker(QThread):
 
     def _write_heatmap(self, job: ExportHeatmapsJob, index: int, path: str, skipped: list) -> bool:
         """One overlay PNG, written atomically; an unreadable image is skipped, a write error raises."""
-        from model.checkpoint import atomic_write_bytes
-        from model.heatmap import overlay
+        from model.cli import heatmap_file_name
+        from model.heatmap import save_overlay
 
         try:
             heatmap = self._detector.heatmap(path)
         except Exception as exc:  # ImageLoadError, or torch running out of memory on a huge image
             skipped.append((path, str(exc)))
             return False
-        png = io.BytesIO()
-        overlay(heatmap, job.opacity).save(png, "PNG")
-        atomic_write_bytes(job.folder / f"{index:05d}_{Path(path).stem}_heatmap.png", png.getvalue())
+        save_overlay(heatmap, job.folder / heatmap_file_name(index, path), job.opacity)
         return True

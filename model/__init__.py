@@ -1,19 +1,27 @@
 """ConViTX: a CNN + Swin Transformer fusion network that scores how likely an image is AI-generated.
 
-Pure torch + timm; never imports Qt or the training code.
+Pure torch + timm; never imports Qt or the training code. Names are imported lazily, so light
+modules (model.results, model.resources, model.device's constants) load without torch.
 """
-from .checkpoint import CheckpointError, LoadedModel, load_checkpoint, read_info, save_checkpoint
-from .config import ModelInfo, PreprocessConfig, Thresholds, default_info
-from .engine import Detector
-from .files import ScanItem, expand_paths
-from .imageio import ImageLoadError, load_image
-from .network import ConViTX, create_model
-from .presets import Preset, get_preset, list_presets, register_preset
-from .results import CSV_COLUMNS, ScanResult
+from importlib import import_module
 
-__all__ = [
-    "CSV_COLUMNS", "CheckpointError", "ConViTX", "Detector", "ImageLoadError", "LoadedModel", "ModelInfo",
-    "Preset", "PreprocessConfig", "ScanItem", "ScanResult", "Thresholds", "create_model", "default_info",
-    "expand_paths", "get_preset", "list_presets", "load_checkpoint", "load_image", "read_info",
-    "register_preset", "save_checkpoint",
-]
+_EXPORTS = {
+    "CheckpointError": "checkpoint", "LoadedModel": "checkpoint", "load_checkpoint": "checkpoint",
+    "read_info": "checkpoint", "save_checkpoint": "checkpoint",
+    "ModelInfo": "config", "PreprocessConfig": "config", "Thresholds": "config", "default_info": "config",
+    "Detector": "engine",
+    "ScanItem": "files", "expand_paths": "files",
+    "ImageLoadError": "imageio", "load_image": "imageio",
+    "ConViTX": "network", "create_model": "network",
+    "Preset": "presets", "get_preset": "presets", "list_presets": "presets", "register_preset": "presets",
+    "CSV_COLUMNS": "results", "ScanResult": "results",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'model' has no attribute {name!r}")
+    value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value

@@ -116,11 +116,15 @@ def provenance_columns(path: Path) -> dict[str, str]:
     return {"provenance": found.status, "provenance_detail": found.detail}
 
 
-def save_heatmap(detector, path: Path, folder: Path, index: int) -> None:
-    from model.heatmap import overlay
+def heatmap_file_name(index: int, path: str | Path) -> str:
+    """Numbered, so two images with the same name in different folders do not collide."""
+    return f"{index:05d}_{Path(path).stem}_heatmap.png"
 
-    target = folder / f"{index:05d}_{path.stem}.png"
-    overlay(detector.heatmap(path)).save(target)
+
+def save_heatmap(detector, path: Path, folder: Path, index: int) -> None:
+    from model.heatmap import save_overlay
+
+    save_overlay(detector.heatmap(path), folder / heatmap_file_name(index, path))
 
 
 if __name__ == "__main__":

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import os
 
-import torch
-
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 
 
-def resolve_device(preference: str = "auto") -> torch.device:
+def resolve_device(preference: str = "auto"):
     """``auto`` = CUDA, then Apple MPS, then CPU. An explicit choice that is not available is an error."""
+    import torch  # here, not at module level: the app reads DEVICE_CHOICES before torch is loaded
+
     if preference not in DEVICE_CHOICES:
         raise ValueError(f"unknown device {preference!r}; choose one of {', '.join(DEVICE_CHOICES)}")
     cuda, mps = torch.cuda.is_available(), _mps_available()
@@ -30,7 +30,9 @@ def cpu_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def describe_device(device: torch.device) -> str:
+def describe_device(device) -> str:
+    import torch
+
     if device.type == "cuda":
         return f"CUDA: {torch.cuda.get_device_name(device)}"
     if device.type == "mps":
@@ -40,5 +42,7 @@ def describe_device(device: torch.device) -> str:
 
 
 def _mps_available() -> bool:
+    import torch
+
     backend = getattr(torch.backends, "mps", None)
     return bool(backend and backend.is_available())

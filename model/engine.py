@@ -172,7 +172,7 @@ class Detector:
         boxes = covering_boxes(work.size[0], work.size[1], crop)
         tiles = crops_to_tensor(work, boxes, cfg).to(self.device)
         with self._lock:
-            cams, _ = grad_cam(self.network, tiles)
+            cams, _ = grad_cam(self.network, tiles, joint=True)
         total = np.zeros((work.size[1], work.size[0]), np.float32)
         weight = np.zeros_like(total)
         for (left, top, right, bottom), cam in zip(boxes, cams):

@@ -5,6 +5,8 @@ ReLU, min-max scaling, bilinear resize; layers averaged and rescaled), so the tw
 """
 from __future__ import annotations
 
+import io
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from .atomic import atomic_write_bytes
 from .network import ConViTX
 
 _EPS = 1e-7
@@ -36,19 +39,21 @@ def to_nchw(tensor: torch.Tensor, channels: int) -> torch.Tensor:
     return tensor
 
 
-def _scale(cams: torch.Tensor) -> torch.Tensor:
-    """Min-max each map to [0, 1], as pytorch-grad-cam's scale_cam_image does."""
-    flat = cams.flatten(1)
+def _scale(cams: torch.Tensor, joint: bool) -> torch.Tensor:
+    """Min-max to [0, 1]: each map alone (pytorch-grad-cam's scale_cam_image), or the batch as one
+    (tiles of one image, so that stitched tiles share a scale and show no seams)."""
+    flat = cams.reshape(1, -1) if joint else cams.flatten(1)
     low = flat.min(dim=1).values.view(-1, 1, 1)
     shifted = cams - low
-    return shifted / (_EPS + shifted.flatten(1).max(dim=1).values.view(-1, 1, 1))
+    high = (shifted.reshape(1, -1) if joint else shifted.flatten(1)).max(dim=1).values.view(-1, 1, 1)
+    return shifted / (_EPS + high)
 
 
-def grad_cam(network: ConViTX, batch: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+def grad_cam(network: ConViTX, batch: torch.Tensor, joint: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Fused Grad-CAM maps (N, H, W) in [0, 1] at the input's size, and the logits (N,).
 
-    Gradients are switched on here explicitly: grad mode is thread-local and callers often run
-    under inference_mode."""
+    ``joint`` scales the whole batch together (tiles of one image). Gradients are switched on here
+    explicitly: grad mode is thread-local and callers often run under inference_mode."""
     layers = cam_layers(network)
     activations: list[torch.Tensor] = [torch.empty(0)] * len(layers)
 
@@ -69,9 +74,9 @@ def grad_cam(network: ConViTX, batch: torch.Tensor) -> tuple[np.ndarray, np.ndar
     for (_, channels), act, grad in zip(layers, activations, grads):
         act, grad = to_nchw(act.detach(), channels).float(), to_nchw(grad, channels).float()
         weights = grad.mean(dim=(2, 3), keepdim=True)
-        cam = _scale(F.relu((weights * act).sum(dim=1)))
+        cam = _scale(F.relu((weights * act).sum(dim=1)), joint)
         per_layer.append(F.interpolate(cam[:, None], size=size, mode="bilinear", align_corners=False)[:, 0])
-    fused = _scale(torch.stack(per_layer).clamp_min(0).mean(dim=0))
+    fused = _scale(torch.stack(per_layer).clamp_min(0).mean(dim=0), joint)
     return fused.cpu().numpy(), logits.detach().float().cpu().numpy()
 
 
@@ -97,3 +102,10 @@ def overlay(heatmap: Heatmap, opacity: float = 0.5) -> Image.Image:
     colour = colorize(heatmap.cam).astype(np.float32)
     alpha = (opacity * (0.35 + 0.65 * heatmap.cam))[..., None]
     return Image.fromarray((base * (1 - alpha) + colour * alpha).astype(np.uint8), "RGB")
+
+
+def save_overlay(heatmap: Heatmap, path: str | os.PathLike, opacity: float = 0.5) -> None:
+    """Write the overlay as a PNG, atomically."""
+    png = io.BytesIO()
+    overlay(heatmap, opacity).save(png, "PNG")
+    atomic_write_bytes(path, png.getvalue())

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import IO, Iterable
 
-from .checkpoint import atomic_write_bytes
+from .atomic import atomic_write_bytes
 from .config import Thresholds
 
 CSV_COLUMNS = ("path", "verdict", "p_ai", "width", "height", "model", "provenance", "provenance_detail", "error")
