@@ -20,3 +20,11 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -m slow || [ $$? -eq 5 ]
+
+# Rebuild the built-in model (about 90 minutes on 2 CPU cores; see training/README.md).
+train-default: $(STAMP)
+	$(PY) -m training.public_data --out data/public
+	$(PY) -m training.train_default --minutes $(or $(MINUTES),40) --loso-folds 4 --loso-minutes 7
+
+bench: $(STAMP)
+	$(PY) bench/benchmark.py

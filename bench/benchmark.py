@@ -80,3 +80,84 @@ def heatmap_s(detector: Detector, paths: list[Path]) -> float:
         detector.heatmap(path)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def gui_probe(*args: str, timeout: float = 1800) -> dict:
+    """Run bench/gui_probe.py in a fresh process (a cold start) and return its JSON line."""
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "gui_probe.py"), *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"gui_probe {args[0]} failed ({done.returncode}): {done.stderr[-2000:]}")
+    return json.loads(lines[-1])
+
+
+def first_verdict_s(model: str, image: Path) -> float:
+    """Cold start: from launching the app process to the first verdict for one dropped image."""
+    spawned = time.time()
+    return gui_probe("first-verdict", model, str(image))["first_verdict_at"] - spawned
+
+
+def main(argv: list[str] | None = None) -> int:
+    from model.device import cpu_threads
+    from model.resources import default_model_path
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=str(default_model_path()), help="checkpoint (default: built-in)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--images", type=int, default=40, help="realistic images for forward/scan/naive")
+    parser.add_argument("--gui-images", type=int, default=500, help="images scanned while watching GUI stalls")
+    parser.add_argument("--rss-images", type=int, default=5000, help="length of the scan for memory growth")
+    parser.add_argument("--work", default=str(ROOT / "bench" / "out"), help="where generated images go")
+    args = parser.parse_args(argv)
+
+    work = Path(args.work)
+    realistic = make_folder(work / "realistic", args.images)
+    small_mix = [(1024, 768, "JPEG"), (768, 1024, "JPEG"), (640, 640, "PNG"), (1280, 720, "JPEG")]
+    gui_paths = make_folder(work / "gui", max(args.gui_images, args.rss_images), mix=small_mix, seed=10_000)
+    detector = Detector.from_file(args.model, device=args.device, batch_size=8)
+
+    row: dict = {}
+    row["forward_img_s"] = forward_img_s(detector, realistic)
+    row["scan_img_s"] = scan_img_s(detector, realistic)
+    row["naive_img_s"] = naive_img_s(detector, realistic)
+    row["scan_over_forward"] = row["scan_img_s"] / row["forward_img_s"]
+    row["speedup_vs_naive"] = row["scan_img_s"] / row["naive_img_s"]
+    row["heatmap_s"] = heatmap_s(detector, realistic)
+    device_label = detector.device_label
+    del detector
+    row["first_verdict_s"] = first_verdict_s(args.model, realistic[0])
+    stall_folder = work / "gui-stall"
+    link_subset(gui_paths[: args.gui_images], stall_folder)
+    row["max_gui_stall_ms"] = float(gui_probe("stall", args.model, str(stall_folder))["max_gui_stall_ms"])
+    rss = gui_probe("rss", args.model, str(work / "gui"), str(min(500, args.rss_images // 10)), str(args.rss_images))
+    row["rss_growth_mb"] = rss["rss_growth_mb"]
+    row.update(device=device_label, threads=torch.get_num_threads(), cores=cpu_threads(), model=Path(args.model).name)
+    print_table(row)
+    print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}))
+    return 0
+
+
+def link_subset(paths: list[Path], folder: Path) -> None:
+    """A folder holding exactly ``paths`` (as symlinks), so the GUI can be handed one folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.iterdir():
+        old.unlink()
+    for path in paths:
+        (folder / path.name).symlink_to(path.resolve())
+
+
+def print_table(row: dict) -> None:
+    print(f"{'metric':<20}{'value':>12}  target")
+    for key, value in row.items():
+        shown = f"{value:.3f}" if isinstance(value, float) else str(value)
+        target = ""
+        if key in TARGETS:
+            op, limit = TARGETS[key]
+            ok = value >= limit if op == ">=" else value <= limit
+            target = f"{op} {limit}  {'ok' if ok else 'MISSED'}"
+        print(f"{key:<20}{shown:>12}  {target}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,205 @@
+"""Write the app checkpoint with its model card: ``python -m training.export --help``.
+
+Takes a trained (and usually calibrated) checkpoint plus what the pipeline learnt about it (the
+training run's data summary, the evaluation report, an optional leave-source-out estimate) and
+writes ``OUT.safetensors`` whose ModelInfo carries the preset, preprocessing, thresholds, a
+training-data summary, the headline metrics and the model card (Markdown, in ``card``), plus the
+same card as ``OUT.md`` beside it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+from model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from model.config import ModelInfo
+
+from .metrics import clean
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def display_path(value):
+    """Absolute paths inside (or beside) the repository written relative to it, so a shipped model
+    does not carry the build machine's folders."""
+    if isinstance(value, list):
+        return [display_path(v) for v in value]
+    if not isinstance(value, str) or not os.path.isabs(value):
+        return value
+    try:
+        return os.path.relpath(value, REPO) if Path(value).resolve().is_relative_to(REPO.parent) else value
+    except ValueError:  # another drive on Windows
+        return value
+
+
+def _read_json(path: str | os.PathLike | None) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8")) if path else {}
+
+
+def _f(value, digits: int = 3) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def _pct(value) -> str:
+    return "n/a" if value is None else f"{100 * value:.0f}%"
+
+
+def headline_metrics(report: dict) -> dict:
+    """The evaluation numbers worth carrying inside the checkpoint."""
+    if not report:
+        return {}
+    o, b = report["overall"], report["band"]
+    return {
+        "images": report.get("images"),
+        "auc": o.get("auc"), "accuracy": o.get("accuracy"), "balanced_accuracy": o.get("balanced_accuracy"),
+        "f1": o.get("f1"), "f1_macro": o.get("f1_macro"), "decision_threshold": report.get("decision_threshold"),
+        "coverage": b.get("coverage"), "decided_accuracy": b.get("decided_accuracy"),
+        "robustness": {row["condition"]: {"auc": row.get("auc"), "balanced_accuracy": row.get("balanced_accuracy"),
+                                          "decision_flips": row.get("decision_flips")}
+                       for row in report.get("robustness", [])},
+        "per_source": [{"label": row["group"][0], "source": row["group"][1], "images": row["n"],
+                        "accuracy": row["accuracy"], "uncertain": row["uncertain"]}
+                       for row in report.get("per_source", [])],
+    }
+
+
+def model_card(info: ModelInfo, run_config: dict, summary: dict, report: dict, loso: dict, notes: str = "") -> str:
+    pre, th = info.preprocess, info.thresholds
+    calibration = (info.metrics or {}).get("calibration", {})
+    lines = [
+        f"# {info.name}",
+        "",
+        "ConViTX AI-image detector: a CNN branch and a Swin Transformer branch see the same crops; their "
+        "pooled features are fused into one logit, p_ai = sigmoid(logit). A score is a statistical estimate "
+        "about the pixels, not proof of how an image was made.",
+        "",
+        "## Model",
+        "",
+        f"- preset `{info.preset}`",
+        f"- preprocessing: {pre.mode}, crop {pre.crop_size} px, up to {pre.max_crops} crops averaged, "
+        f"shorter side at most {pre.max_short_side} px",
+        f"- verdicts: human when p_ai < {th.human_below:.3f}, AI when p_ai >= {th.ai_above:.3f}, uncertain between",
+    ]
+    if calibration:
+        lines.append(f"- calibrated on {calibration.get('validation_images')} validation images: decision "
+                     f"threshold {_f(calibration.get('decision_threshold'))}, band by the "
+                     f"{calibration.get('human_side_rule')} / {calibration.get('ai_side_rule')} rule "
+                     f"(target precision {calibration.get('target_precision')})")
+    if run_config:
+        lines.append(f"- initial weights: {run_config.get('pretrained') or 'random'}; "
+                     f"trained {summary.get('epochs_done', '?')} epoch(s), seed {run_config.get('seed')}, "
+                     f"augmentation '{run_config.get('augment')}', loss balance '{run_config.get('balance')}'")
+    train = summary.get("train") or {}
+    if train:
+        lines += ["", "## Training data", "",
+                  f"{train['images']} training images ({', '.join(f'{k}: {v}' for k, v in train['by_label'].items())}; "
+                  f"kinds: {', '.join(f'{k} {v}' for k, v in train['by_kind'].items())}).", "",
+                  "| class | source | images |", "|---|---|---|"]
+        for row in train["sources"]:
+            lines.append(f"| {row['label']} | {row['source']} | {row['images']} |")
+        val = summary.get("val") or {}
+        split = summary.get("split") or {}
+        if val:
+            lines += ["", f"Validation: {val['images']} images from sources never seen in training "
+                          f"(split '{split.get('mode', '?')}': whole sources on one side)."]
+    if report:
+        o, b = report["overall"], report["band"]
+        lines += ["", "## Validation results", "",
+                  f"On {report['images']} validation images ({o['n_ai']} AI, {o['n_human']} human), scored as the app "
+                  "scores:", "",
+                  "| metric | value |", "|---|---|",
+                  f"| ROC-AUC | {_f(o['auc'])} |", f"| balanced accuracy | {_f(o['balanced_accuracy'])} |",
+                  f"| accuracy | {_f(o['accuracy'])} |", f"| F1 (AI) / macro | {_f(o['f1'])} / {_f(o['f1_macro'])} |",
+                  f"| not uncertain (coverage) | {_pct(b['coverage'])} |",
+                  f"| accuracy when not uncertain | {_f(b['decided_accuracy'])} |"]
+        if report.get("robustness"):
+            lines += ["", "| after | AUC | balanced accuracy | decisions flipped |", "|---|---|---|---|"]
+            for row in report["robustness"]:
+                lines.append(f"| {row['label']} | {_f(row['auc'])} | {_f(row['balanced_accuracy'])} | "
+                             f"{_pct(row['decision_flips'])} |")
+        lines += ["", "| class | source | images | accuracy | uncertain |", "|---|---|---|---|---|"]
+        for row in report.get("per_source", []):
+            lines.append(f"| {row['group'][0]} | {row['group'][1]} | {row['n']} | {_f(row['accuracy'])} | "
+                         f"{_pct(row['uncertain'])} |")
+    if loso:
+        lines += ["", "## Unseen generators (source-held-out estimate)", "",
+                  f"{loso.get('folds')} folds by source, a short training run each, every source held out once: "
+                  f"AUC mean {_f(loso.get('auc_mean'))} (min {_f(loso.get('auc_min'))}), balanced accuracy mean "
+                  f"{_f(loso.get('balanced_accuracy_mean'))} (min {_f(loso.get('balanced_accuracy_min'))}). "
+                  "These runs are shorter than the final one; read them as a rough lower bound.", "",
+                  "| class | held-out source | images | accuracy |", "|---|---|---|---|"]
+        for row in loso.get("per_source", []):
+            lines.append(f"| {row['label']} | {row['source']} | {row['images']} | {_f(row['accuracy'])} |")
+    lines += ["", "## Limitations", "",
+              "- Trained on a small pool. Generators, cameras and edits it never saw can fool it in both directions.",
+              "- Heavy re-compression, resizing, screenshots and filters change the pixels it relies on; see the "
+              "robustness rows.",
+              "- Use the uncertain verdict as 'cannot tell', and never use a score alone to accuse anyone."]
+    if notes:
+        lines += ["", notes.strip()]
+    lines += ["", f"_Exported {datetime.now(timezone.utc).strftime('%Y-%m-%d')} by training/export.py._", ""]
+    return "\n".join(lines)
+
+
+def export(model_path: str | os.PathLike, out_path: str | os.PathLike, name: str | None = None,
+           run_dir: str | os.PathLike | None = None, report_path: str | os.PathLike | None = None,
+           loso_path: str | os.PathLike | None = None, notes: str = "") -> Path:
+    loaded = load_checkpoint(model_path)
+    info = loaded.info
+    run_config = _read_json(Path(run_dir) / "config.json") if run_dir else {}
+    done = _read_json(Path(run_dir) / "done.json") if run_dir and (Path(run_dir) / "done.json").exists() else {}
+    summary = dict(info.training or {})
+    summary["epochs_done"] = done.get("epochs_done", summary.get("epochs_done"))
+    for key in ("data", "pretrained"):
+        if key in summary:
+            summary[key] = display_path(summary[key])
+    run_config = {k: display_path(v) for k, v in run_config.items()}
+    report = _read_json(report_path)
+    loso = _read_json(loso_path)
+    metrics = dict(info.metrics or {})
+    if report:
+        metrics["validation"] = headline_metrics(report)
+    if loso:
+        metrics["leave_source_out"] = {k: loso.get(k) for k in ("folds", "auc_mean", "auc_min",
+                                                                   "balanced_accuracy_mean", "balanced_accuracy_min")}
+    info = replace(info, name=name or info.name, training=clean(summary), metrics=clean(metrics))
+    info = replace(info, card=model_card(info, run_config, summary, report, loso, notes))
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(loaded.network, info, out_path)
+    out_path.with_suffix(".md").write_text(info.card, encoding="utf-8")
+    load_checkpoint(out_path)  # what we wrote must load in the app
+    return out_path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.export", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, metavar="FILE.safetensors",
+                        help="trained checkpoint (after training.calibrate)")
+    parser.add_argument("--out", required=True, metavar="OUT.safetensors", help="app checkpoint to write")
+    parser.add_argument("--name", help="model name shown in the app")
+    parser.add_argument("--run", metavar="DIR", help="the training run folder (config and data summary)")
+    parser.add_argument("--report", metavar="report.json", help="training.evaluate's report for the card")
+    parser.add_argument("--loso", metavar="summary.json", help="leave-source-out summary (train_default --loso-folds)")
+    parser.add_argument("--notes", metavar="FILE.md", help="extra Markdown appended to the card")
+    args = parser.parse_args(argv)
+    try:
+        notes = Path(args.notes).read_text(encoding="utf-8") if args.notes else ""
+        path = export(args.model, args.out, args.name, args.run, args.report, args.loso, notes)
+    except (CheckpointError, ValueError, OSError, KeyError) as exc:
+        print(f"export: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {path} and {path.with_suffix('.md')}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
