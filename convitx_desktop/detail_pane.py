@@ -9,7 +9,7 @@ import html
 import os
 
 from PySide6.QtCore import QRectF, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QFont, QPainter, QPalette, QPixmap
+from PySide6.QtGui import QFont, QImage, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QLabel, QSizePolicy, QSlider, QToolButton, QVBoxLayout, \
     QWidget
 
@@ -146,6 +146,7 @@ class DetailPane(QWidget):
         self._heatmap = None
         self._original: QPixmap | None = None
         self._overlay: QPixmap | None = None
+        self._layer: QPixmap | None = None
         self._heatmap_message = ""
         self._render_timer = QTimer(self, singleShot=True, interval=30)
         self._render_timer.timeout.connect(self._render_overlay)
@@ -266,6 +267,9 @@ class DetailPane(QWidget):
             return
         self._heatmap = heatmap
         self._original = QPixmap.fromImage(to_qimage(heatmap.image))
+        layer = heatmap.layer  # RGBA, coloured in the worker thread
+        self._layer = QPixmap.fromImage(QImage(layer.tobytes(), layer.width, layer.height, 4 * layer.width,
+                                               QImage.Format.Format_RGBA8888).copy())
         self._render_overlay()
 
     def set_heatmap_failed(self, path: str, reason: str) -> None:
@@ -276,7 +280,7 @@ class DetailPane(QWidget):
     # --- internals -------------------------------------------------------------------------
 
     def _clear_images(self, message: str) -> None:
-        self._heatmap = self._original = self._overlay = None
+        self._heatmap = self._original = self._overlay = self._layer = None
         self._heatmap_message = message
         self._show()
 
@@ -292,11 +296,15 @@ class DetailPane(QWidget):
             self.mode_changed.emit(VIEW_MODES[button_id])
 
     def _render_overlay(self) -> None:
-        from model.heatmap import overlay  # loaded already: a heatmap came from the worker
-
-        if self._heatmap is not None:
-            self._overlay = QPixmap.fromImage(to_qimage(overlay(self._heatmap, self.opacity.value() / 100)))
-            self._show()
+        """Paint the heat layer over the image at the slider's opacity (Qt blends; no numpy here)."""
+        if self._heatmap is None:
+            return
+        self._overlay = QPixmap(self._original)
+        painter = QPainter(self._overlay)
+        painter.setOpacity(self.opacity.value() / 100)
+        painter.drawPixmap(0, 0, self._layer)
+        painter.end()
+        self._show()
 
     def _show(self) -> None:
         if self._original is None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import io
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -84,6 +84,10 @@ def grad_cam(network: ConViTX, batch: torch.Tensor, joint: bool = False) -> tupl
 class Heatmap:
     image: Image.Image  # the working image the map lines up with (RGB)
     cam: np.ndarray  # float32 (H, W) in [0, 1], same size as ``image``
+    layer: Image.Image = field(init=False)  # RGBA colour layer; made once, where the map is computed
+
+    def __post_init__(self):
+        self.layer = heat_layer(self.cam)
 
 
 def colorize(cam: np.ndarray) -> np.ndarray:
@@ -96,12 +100,18 @@ def colorize(cam: np.ndarray) -> np.ndarray:
     return (rgb * 255).astype(np.uint8)
 
 
+def heat_layer(cam: np.ndarray) -> Image.Image:
+    """The map as an RGBA layer, more opaque where it is hotter, so cold areas stay readable.
+    Viewers paint it over the image at any opacity without recomputing it."""
+    alpha = ((0.35 + 0.65 * np.clip(cam, 0, 1)) * 255).astype(np.uint8)
+    return Image.fromarray(np.dstack([colorize(cam), alpha]), "RGBA")
+
+
 def overlay(heatmap: Heatmap, opacity: float = 0.5) -> Image.Image:
-    """The image with its heatmap blended on top, weighted by the map so cold areas stay readable."""
-    base = np.asarray(heatmap.image, dtype=np.float32)
-    colour = colorize(heatmap.cam).astype(np.float32)
-    alpha = (opacity * (0.35 + 0.65 * heatmap.cam))[..., None]
-    return Image.fromarray((base * (1 - alpha) + colour * alpha).astype(np.uint8), "RGB")
+    """The image with its heat layer blended on top at ``opacity``."""
+    layer = heatmap.layer.copy()
+    layer.putalpha(layer.getchannel("A").point(lambda a: round(a * opacity)))
+    return Image.alpha_composite(heatmap.image.convert("RGBA"), layer).convert("RGB")
 
 
 def save_overlay(heatmap: Heatmap, path: str | os.PathLike, opacity: float = 0.5) -> None:
