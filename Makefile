@@ -26,5 +26,9 @@ train-default: $(STAMP)
 	$(PY) -m training.public_data --out data/public
 	$(PY) -m training.train_default --minutes $(or $(MINUTES),40) --loso-folds 4 --loso-minutes 7
 
+# The Linux one-folder bundle in dist/ConViTX (CPU torch, its own .venv-package; see README "Packaging").
+package:
+	PYTHON=$(PYTHON) bash packaging/build_linux.sh
+
 bench: $(STAMP)
 	$(PY) bench/benchmark.py
