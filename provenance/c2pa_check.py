@@ -8,10 +8,13 @@ native reader runs in a worker thread with a time limit, and files above
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import os
+import sys
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .signatures import AI_SOURCE_TYPES, CAPTURE_SOURCE_TYPES, match_software, source_type_name
 
@@ -55,10 +58,24 @@ class C2paResult:
 def available() -> bool:
     """Whether c2pa-python and its native library load (checked once)."""
     try:
+        pin_native_library()
         import c2pa  # noqa: F401
     except Exception:
         return False
     return True
+
+
+def pin_native_library() -> None:
+    """c2pa-python looks for its native library in the current folder first, so a file planted in the
+    folder the app was started from would be loaded. Name the copy inside the package instead (an
+    absolute C2PA_LIBRARY_NAME is tried before any search path)."""
+    spec = importlib.util.find_spec("c2pa")
+    if spec is None or not spec.submodule_search_locations:
+        return
+    name = {"darwin": "libc2pa_c.dylib", "win32": "c2pa_c.dll"}.get(sys.platform, "libc2pa_c.so")
+    bundled = Path(list(spec.submodule_search_locations)[0]) / "libs" / name
+    if bundled.is_file():
+        os.environ.setdefault("C2PA_LIBRARY_NAME", str(bundled))
 
 
 _contexts: dict[str | None, object] = {}

@@ -596,3 +596,20 @@ def test_package_needs_no_qt_or_torch(tmp_path):
             "('torch', 'PySide6', 'PyQt5', 'PyQt6', 'PySide2')]; assert not heavy, heavy")
     repo = __import__("pathlib").Path(__file__).resolve().parents[1]
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60, cwd=repo)
+
+
+def test_a_library_planted_in_the_working_folder_is_not_loaded(tmp_path):
+    """c2pa-python searches the current folder first; the app pins the packaged library instead."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (tmp_path / "libc2pa_c.so").write_bytes(b"not a library")
+    code = ("from provenance.c2pa_check import available; import c2pa.lib, os; "
+            "print(available(), os.environ['C2PA_LIBRARY_NAME'])")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    assert done.returncode == 0, done.stderr
+    loaded, pinned = done.stdout.split()
+    assert loaded == "True" and pinned.endswith("libc2pa_c.so") and not pinned.startswith(str(tmp_path))
