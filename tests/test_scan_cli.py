@@ -103,3 +103,20 @@ def test_console_script_help_is_plain(tmp_path):
                           env=env, timeout=120)
     assert done.returncode == 0
     assert "not proof" in done.stdout and "--csv" in done.stdout
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_unreadable_file_and_folder_become_error_rows(tmp_path, detector):
+    from model import expand_paths
+
+    save_image(tmp_path / "locked.png")
+    save_image(tmp_path / "closed" / "inside.png")
+    (tmp_path / "locked.png").chmod(0)
+    (tmp_path / "closed").chmod(0)
+    try:
+        results = {Path(r.path).name: r for r in detector.scan(expand_paths([tmp_path]))}
+    finally:
+        (tmp_path / "locked.png").chmod(0o644)
+        (tmp_path / "closed").chmod(0o755)
+    assert "permission denied" in results["locked.png"].error
+    assert "folder could not be read" in results["closed"].error
