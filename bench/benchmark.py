@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -109,13 +109,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gui-images", type=int, default=500, help="images scanned while watching GUI stalls")
     parser.add_argument("--rss-images", type=int, default=5000, help="length of the scan for memory growth")
     parser.add_argument("--work", default=str(ROOT / "bench" / "out"), help="where generated images go")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--decode-workers", type=int, default=None, help="default: the engine's choice")
+    parser.add_argument("--engine-only", action="store_true", help="skip the GUI measurements (quick tuning)")
     args = parser.parse_args(argv)
 
     work = Path(args.work)
     realistic = make_folder(work / "realistic", args.images)
-    small_mix = [(1024, 768, "JPEG"), (768, 1024, "JPEG"), (640, 640, "PNG"), (1280, 720, "JPEG")]
-    gui_paths = make_folder(work / "gui", max(args.gui_images, args.rss_images), mix=small_mix, seed=10_000)
-    detector = Detector.from_file(args.model, device=args.device, batch_size=8)
+    detector = Detector.from_file(args.model, device=args.device, batch_size=args.batch_size,
+                                  decode_workers=args.decode_workers)
 
     row: dict = {}
     row["forward_img_s"] = forward_img_s(detector, realistic)
@@ -126,25 +128,37 @@ def main(argv: list[str] | None = None) -> int:
     row["heatmap_s"] = heatmap_s(detector, realistic)
     device_label = detector.device_label
     del detector
-    row["first_verdict_s"] = first_verdict_s(args.model, realistic[0])
-    stall_folder = work / "gui-stall"
-    link_subset(gui_paths[: args.gui_images], stall_folder)
-    row["max_gui_stall_ms"] = float(gui_probe("stall", args.model, str(stall_folder))["max_gui_stall_ms"])
-    rss = gui_probe("rss", args.model, str(work / "gui"), str(min(500, args.rss_images // 10)), str(args.rss_images))
-    row["rss_growth_mb"] = rss["rss_growth_mb"]
-    row.update(device=device_label, threads=torch.get_num_threads(), cores=cpu_threads(), model=Path(args.model).name)
+    if not args.engine_only:
+        row.update(gui_metrics(args, work, realistic[0]))
+    row.update(device=device_label, threads=torch.get_num_threads(), cores=cpu_threads(), model=Path(args.model).name,
+               batch_size=args.batch_size)
     print_table(row)
     print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}))
     return 0
 
 
-def link_subset(paths: list[Path], folder: Path) -> None:
-    """A folder holding exactly ``paths`` (as symlinks), so the GUI can be handed one folder."""
+def gui_metrics(args: argparse.Namespace, work: Path, image: Path) -> dict:
+    """Cold start, GUI stalls and memory growth, each in a fresh app process."""
+    small_mix = [(1024, 768, "JPEG"), (768, 1024, "JPEG"), (640, 640, "PNG"), (1280, 720, "JPEG")]
+    distinct = make_folder(work / "gui", args.gui_images, mix=small_mix, seed=10_000)
+    row = {"first_verdict_s": first_verdict_s(args.model, image)}
+    link_files([distinct[i % len(distinct)] for i in range(args.gui_images)], work / "gui-stall")
+    row["max_gui_stall_ms"] = float(gui_probe("stall", args.model, str(work / "gui-stall"))["max_gui_stall_ms"])
+    # A long scan: the same pictures under many names (the app keys rows by path, so each is a new row).
+    link_files([distinct[i % len(distinct)] for i in range(args.rss_images)], work / "gui-long")
+    first = min(500, args.rss_images // 10)
+    rss = gui_probe("rss", args.model, str(work / "gui-long"), str(first), str(args.rss_images))
+    row["rss_growth_mb"] = rss["rss_growth_mb"]
+    return row
+
+
+def link_files(paths: list[Path], folder: Path) -> None:
+    """A folder holding exactly ``paths`` as numbered hard links, so the GUI can be handed one folder."""
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.iterdir():
         old.unlink()
-    for path in paths:
-        (folder / path.name).symlink_to(path.resolve())
+    for index, path in enumerate(paths):
+        os.link(path, folder / f"{index:05d}{path.suffix}")
 
 
 def print_table(row: dict) -> None:

@@ -38,7 +38,7 @@ from model.checkpoint import save_checkpoint
 from model.config import PreprocessConfig, default_info
 from model.device import cpu_threads, resolve_device
 from model.imageio import ImageLoadError, load_image
-from model.network import ConViTX, create_model
+from model.network import create_model
 from model.preprocess import decode_short_side, preprocess
 from model.presets import get_preset, list_presets
 
