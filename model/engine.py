@@ -139,11 +139,6 @@ class Detector:
         means = [chunk.mean() for chunk in torch.split(logits, counts)]
         return [float(torch.sigmoid(m)) for m in means]
 
-    def score_images(self, images: Iterable[Image.Image]) -> list[float]:
-        """p_ai for already-decoded RGB images (training's evaluation uses this)."""
-        crops = [preprocess(image, self.info.preprocess) for image in images]
-        return self.score_crops(crops) if crops else []
-
     def _forward(self, batch: torch.Tensor) -> torch.Tensor:
         batch = batch.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         with self._lock, torch.inference_mode(), self._autocast():
