@@ -16,7 +16,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
     Signal
 
 from . import verdicts
-from .paths import path_key
+from model.files import path_key
 from .thumbnails import ThumbnailCache
 
 RESULT_ROLE = Qt.ItemDataRole.UserRole + 1

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QThread, Signal
 
-from .paths import path_key
+from model.files import path_key
 
 log = logging.getLogger(__name__)
 

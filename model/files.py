@@ -20,6 +20,11 @@ class ScanItem:
     error: str = ""
 
 
+def path_key(path: str | os.PathLike) -> str:
+    """A file's identity for de-duplication: the same file named two ways is scored once."""
+    return os.path.normcase(os.path.abspath(path))
+
+
 def is_image_name(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
@@ -36,7 +41,7 @@ def expand_paths(paths: Iterable[str | os.PathLike], recursive: bool = True) -> 
         else:
             items = iter([ScanItem(path)])
         for item in items:
-            key = os.path.normcase(os.path.abspath(item.path))
+            key = path_key(item.path)
             if key not in seen:
                 seen.add(key)
                 yield item
