@@ -4,6 +4,7 @@ and the benchmark."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 from collections import deque
@@ -20,11 +21,14 @@ from .checkpoint import LoadedModel, load_checkpoint
 from .config import ModelInfo, Thresholds
 from .device import cpu_threads, describe_device, resolve_device
 from .files import ScanItem
+from .frozen import FreezeError, freeze_for_cpu
 from .heatmap import Heatmap, grad_cam
 from .imageio import ImageLoadError, load_image
 from .preprocess import covering_boxes, crops_to_tensor, decode_short_side, preprocess, working_image
 from .resources import default_model_path
 from .results import ScanResult
+
+log = logging.getLogger(__name__)
 
 # Extra columns for a result (e.g. provenance), computed in the decode threads.
 Annotator = Callable[[Path], dict[str, str]]
@@ -42,20 +46,34 @@ class _Prepared:
 
 
 class Detector:
-    """Owns one loaded model on one device. Thread-safe: scans and heatmaps share a lock."""
+    """Owns one loaded model on one device. Thread-safe: scans and heatmaps share a lock.
+
+    On the CPU, scores come from a frozen TorchScript copy of the network (model/frozen.py: built
+    while loading, about a second); heatmaps, which need gradients, use the eager network.
+    ``optimize=False`` scores with the eager network too."""
 
     def __init__(self, loaded: LoadedModel, device: str = "auto", batch_size: int = 8,
-                 decode_workers: int | None = None):
+                 decode_workers: int | None = None, optimize: bool = True):
         self.device = resolve_device(device)
         if self.device.type == "cpu":
             torch.set_num_threads(cpu_threads())
         self.info: ModelInfo = loaded.info
         self.path = loaded.path
         self.batch_size = max(1, batch_size)
-        self.decode_workers = decode_workers or min(4, max(1, cpu_threads() // 2))
+        # Decoding camera JPEGs costs about as much CPU as scoring them, so decoders may use every core
+        # while the network waits for a batch (bench/NOTES.md: 2 decoders beat 1 and 3 on 2 cores).
+        self.decode_workers = decode_workers or min(4, cpu_threads())
         # channels_last speeds up depthwise convolutions on CPU as well as on GPUs (bench/NOTES.md).
         self.network = loaded.network.to(self.device).eval().to(memory_format=torch.channels_last)
         self._lock = threading.Lock()
+        self._scorer = self._frozen_or_eager() if optimize and self.device.type == "cpu" else self.network
+
+    def _frozen_or_eager(self) -> torch.nn.Module:
+        try:
+            return freeze_for_cpu(self.network, self.info.preprocess.crop_size)
+        except FreezeError as exc:
+            log.warning("scoring on the eager network (slower): %s", exc)
+            return self.network
 
     @classmethod
     def from_file(cls, path: str | os.PathLike | None = None, **kwargs) -> "Detector":
@@ -142,7 +160,7 @@ class Detector:
     def _forward(self, batch: torch.Tensor) -> torch.Tensor:
         batch = batch.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         with self._lock, torch.inference_mode(), self._autocast():
-            return self.network(batch).float().cpu()
+            return self._scorer(batch).float().cpu()
 
     def _autocast(self):
         if self.device.type == "cuda":

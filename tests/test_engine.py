@@ -1,8 +1,9 @@
 import threading
 
 import pytest
+import torch
 
-from conftest import save_image
+from conftest import noise_image, save_image
 from model import Thresholds
 from model.device import resolve_device
 
@@ -48,3 +49,41 @@ def test_device_choice():
     assert resolve_device("auto").type in ("cpu", "cuda", "mps")
     with pytest.raises(ValueError, match="unknown device"):
         resolve_device("tpu")
+
+
+def test_cpu_scoring_switches_to_the_frozen_network_with_the_same_scores(tmp_path, tiny_model_path):
+    from model import Detector
+
+    paths = [save_image(tmp_path / f"{i}.png", width=120, height=80, seed=i) for i in range(6)]
+    eager = Detector.from_file(tiny_model_path, device="cpu", batch_size=4, optimize=False)
+    frozen = Detector.from_file(tiny_model_path, device="cpu", batch_size=4)
+    assert isinstance(frozen._scorer, torch.jit.ScriptModule)
+    for a, b in zip(eager.scan(paths), frozen.scan(paths)):
+        assert a.verdict == b.verdict and a.p_ai == pytest.approx(b.p_ai, abs=1e-5)
+
+
+def test_a_network_that_cannot_be_frozen_keeps_scoring_eagerly():
+    from model.frozen import FreezeError, freeze_for_cpu
+
+    class Wobbly(torch.nn.Module):  # output depends on a Python-side count: a trace would bake it in
+        calls = 0
+
+        def forward(self, x):
+            self.calls += 1
+            return x.mean((1, 2, 3))[:, None] * self.calls
+
+    with pytest.raises(FreezeError, match="differs from eager"):
+        freeze_for_cpu(Wobbly(), 8)
+
+
+def test_preprocess_cuts_the_same_crops_as_the_whole_working_image():
+    from model.config import PreprocessConfig
+    from model.preprocess import crops_to_tensor, preprocess, scoring_boxes, working_image
+
+    cfg = PreprocessConfig(mode="multicrop", crop_size=32, max_crops=4, max_short_side=64)
+    for size in ((300, 200), (97, 251), (64, 40), (1000, 70)):
+        image = noise_image(*size, seed=sum(size))
+        work = working_image(image, cfg)
+        whole_then_cut = crops_to_tensor(work, scoring_boxes(work.size, cfg), cfg)
+        one_grey_level = 1 / 255 / min(cfg.std) + 1e-6
+        assert torch.allclose(preprocess(image, cfg), whole_then_cut, atol=one_grey_level, rtol=0)
