@@ -17,18 +17,24 @@ def decode_short_side(cfg: PreprocessConfig) -> int:
     return cfg.crop_size if cfg.mode == "resize" else cfg.max_short_side
 
 
-def working_image(image: Image.Image, cfg: PreprocessConfig) -> Image.Image:
-    """Resize so the shorter side is ``crop_size`` (resize mode) or within [crop_size, max_short_side]."""
-    short = min(image.size)
+def working_size(size: tuple[int, int], cfg: PreprocessConfig) -> tuple[int, int]:
+    """Width and height of the working image: the shorter side ``crop_size`` (resize mode) or within
+    [crop_size, max_short_side] (multicrop), aspect ratio kept."""
+    short = min(size)
     if cfg.mode == "resize":
         target = cfg.crop_size
     else:
         target = min(max(short, cfg.crop_size), cfg.max_short_side)
     if target == short:
-        return image
+        return size
     scale = target / short
-    size = (max(target, round(image.size[0] * scale)), max(target, round(image.size[1] * scale)))
-    return image.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
+    return max(target, round(size[0] * scale)), max(target, round(size[1] * scale))
+
+
+def working_image(image: Image.Image, cfg: PreprocessConfig) -> Image.Image:
+    """The decoded image at :func:`working_size`: what the crops and heatmaps are cut from."""
+    size = working_size(image.size, cfg)
+    return image if size == image.size else image.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
 
 
 def crop_boxes(width: int, height: int, crop: int, columns: int, rows: int) -> list[Box]:
@@ -42,9 +48,10 @@ def crop_boxes(width: int, height: int, crop: int, columns: int, rows: int) -> l
     return [(x, y, x + crop, y + crop) for y in starts(height, rows) for x in starts(width, columns)]
 
 
-def scoring_boxes(work: Image.Image, cfg: PreprocessConfig) -> list[Box]:
-    """At most ``max_crops`` crops: along the longer side first, then across, never more than fit."""
-    width, height = work.size
+def scoring_boxes(size: tuple[int, int], cfg: PreprocessConfig) -> list[Box]:
+    """At most ``max_crops`` crops of the working image: along the longer side first, then across,
+    never more than fit."""
+    width, height = size
     crops = 1 if cfg.mode == "resize" else cfg.max_crops
     along = min(crops, math.ceil(max(width, height) / cfg.crop_size))
     across = max(1, min(math.ceil(min(width, height) / cfg.crop_size), crops // along))
@@ -60,7 +67,11 @@ def covering_boxes(width: int, height: int, crop: int) -> list[Box]:
 def crops_to_tensor(work: Image.Image, boxes: list[Box], cfg: PreprocessConfig) -> torch.Tensor:
     """Cut ``boxes`` out of ``work`` and normalise them: float32 (N, 3, crop, crop)."""
     pixels = np.asarray(work, dtype=np.uint8)
-    stack = np.stack([pixels[top:bottom, left:right] for left, top, right, bottom in boxes])
+    return normalise(np.stack([pixels[top:bottom, left:right] for left, top, right, bottom in boxes]), cfg)
+
+
+def normalise(stack: np.ndarray, cfg: PreprocessConfig) -> torch.Tensor:
+    """uint8 crops (N, H, W, 3) to the network's input: float32 (N, 3, H, W), mean and std removed."""
     tensor = torch.from_numpy(stack).permute(0, 3, 1, 2).float().div_(255.0)
     mean = torch.tensor(cfg.mean).view(1, 3, 1, 1)
     std = torch.tensor(cfg.std).view(1, 3, 1, 1)
@@ -68,6 +79,17 @@ def crops_to_tensor(work: Image.Image, boxes: list[Box], cfg: PreprocessConfig) 
 
 
 def preprocess(image: Image.Image, cfg: PreprocessConfig) -> torch.Tensor:
-    """The crops one image is scored on, ready for the network."""
-    work = working_image(image, cfg)
-    return crops_to_tensor(work, scoring_boxes(work, cfg), cfg)
+    """The crops one image is scored on, ready for the network.
+
+    Only the crops are resampled from the decoded image, not the whole working image: the same
+    pixels as :func:`working_image` then cutting (within one grey level, from rounding the working
+    size), at a third of the cost on camera photos (bench/NOTES.md)."""
+    size = working_size(image.size, cfg)
+    boxes = scoring_boxes(size, cfg)
+    if size == image.size:
+        return crops_to_tensor(image, boxes, cfg)
+    scale_x, scale_y = image.size[0] / size[0], image.size[1] / size[1]
+    crops = [image.resize((right - left, bottom - top), Image.Resampling.BICUBIC, reducing_gap=3.0,
+                          box=(left * scale_x, top * scale_y, right * scale_x, bottom * scale_y))
+             for left, top, right, bottom in boxes]
+    return normalise(np.stack([np.asarray(crop, dtype=np.uint8) for crop in crops]), cfg)
