@@ -54,7 +54,7 @@ def main() -> None:
         window.worker.results.connect(first_rows)
         window.start([args[0]])
     elif mode == "stall":
-        clock, ticking = QElapsedTimer(), {"on": False, "max": 0}
+        clock, ticking = QElapsedTimer(), {"on": False, "max": 0, "cpu": 0.0, "wall": 0.0}
         timer = QTimer(interval=5)
 
         def tick() -> None:
@@ -62,11 +62,13 @@ def main() -> None:
                 ticking["max"] = max(ticking["max"], clock.restart())
 
         def started(_job, _total) -> None:
-            ticking["on"] = True
+            ticking.update(on=True, cpu=time.thread_time(), wall=time.perf_counter())
             clock.start()
 
         def finished(_job, _cancelled) -> None:
-            report.update(max_gui_stall_ms=ticking["max"], rows=window.results.rowCount())
+            report.update(max_gui_stall_ms=ticking["max"], rows=window.results.rowCount(),
+                          scan_s=round(time.perf_counter() - ticking["wall"], 2),
+                          gui_thread_cpu_s=round(time.thread_time() - ticking["cpu"], 2))
             finish()
 
         timer.timeout.connect(tick)

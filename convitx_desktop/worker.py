@@ -12,9 +12,12 @@ have been sent and stay.
 """
 from __future__ import annotations
 
+import gc
 import itertools
 import logging
+import os
 import queue
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -26,6 +29,8 @@ from model.files import path_key
 
 log = logging.getLogger(__name__)
 
+BACKGROUND_NICENESS = 10  # Linux nice value of the worker's threads: the GUI thread (0) wins the CPU
+GIL_SWITCH_SECONDS = 0.001  # Python's default is 0.005
 RESULT_FLUSH_SECONDS = 0.1  # results are sent in small batches: thousands of single signals would flood the GUI
 
 
@@ -136,6 +141,7 @@ class Worker(QThread):
     # --- the worker thread -----------------------------------------------------------------
 
     def run(self) -> None:
+        self._yield_cpu_to_the_window()
         handlers = {ScanJob: self._scan, LoadModelJob: self._load_model, ExportHeatmapsJob: self._export_heatmaps}
         while True:
             job = self._jobs.get()
@@ -149,6 +155,17 @@ class Worker(QThread):
                 log.exception("worker job %r failed", job)
         self._detector = None
         log.info("worker stopped")
+
+    def _yield_cpu_to_the_window(self) -> None:
+        """Scoring fills both cores; the window must still get one, and the GIL, the moment it needs them
+        (bench/NOTES.md: the longest GUI stall halved). On Linux this thread's nice value rises, and the
+        threads it starts, torch's and the decoders, inherit it; elsewhere Qt's thread priority does the
+        same. The GIL changes hands every millisecond instead of every 5, so each Python call the table
+        makes while painting waits less behind the decoders."""
+        sys.setswitchinterval(GIL_SWITCH_SECONDS)
+        self.setPriority(QThread.Priority.LowPriority)
+        if sys.platform.startswith("linux"):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICENESS)
 
     def _release(self, job) -> None:
         with self._lock:
@@ -170,6 +187,9 @@ class Worker(QThread):
             self.model_failed.emit(f"{type(exc).__name__}: {exc}", job.user_requested)
             return
         self._detector = detector
+        # Everything loaded so far (torch, timm, Qt, the model) lives as long as the app: frozen out of the
+        # garbage collector, a full collection no longer walks it and stalls every thread for ~150 ms.
+        gc.freeze()
         log.info("model %s loaded on %s", detector.name, detector.device_label)
         self.model_loaded.emit(detector.info, detector.device_label, str(detector.path))
         with self._lock:
