@@ -492,8 +492,7 @@ class MainWindow(QMainWindow):
         self.results.set_model_thresholds(info.name, info.thresholds)
         self.sensitivity.set_base_thresholds(info.thresholds)
         self._check_device(self.settings.device)
-        self.model_state.setText(f"Model: {info.name} — ready")
-        self.model_state.setToolTip(f"{info.name} ({info.preset}); Help ▸ About this model for its limits")
+        self._show_model_ready()
         self.device.setText(device_label)
         self.about_model_action.setEnabled(True)
         self._refresh_empty_state()
@@ -515,8 +514,15 @@ class MainWindow(QMainWindow):
             self.model_state.setText(NO_MODEL)
             self.model_state.setToolTip(reason)
         else:
-            self.model_state.setText(f"Model: {self._model_info.name} — ready")
+            self._show_model_ready()
         self._refresh_empty_state()
+
+    def _show_model_ready(self) -> None:
+        """The status bar names the model without its parenthesised details, which would crowd out the
+        scan's progress line; the tooltip keeps the full name."""
+        info = self._model_info
+        self.model_state.setText(f"Model: {info.name.split(' (')[0]} — ready")
+        self.model_state.setToolTip(f"{info.name} ({info.preset}); Help ▸ About this model for its limits")
 
     def _check_device(self, device: str) -> None:
         for action in self.device_group.actions():
