@@ -10,6 +10,7 @@ from PIL import Image
 from .config import PreprocessConfig
 
 Box = tuple[int, int, int, int]  # left, top, right, bottom in working-image pixels
+REDUCING_GAP = 3.0  # large downscales first box-reduce by an integer factor (Pillow's reducing_gap), then resample
 
 
 def decode_short_side(cfg: PreprocessConfig) -> int:
@@ -34,7 +35,7 @@ def working_size(size: tuple[int, int], cfg: PreprocessConfig) -> tuple[int, int
 def working_image(image: Image.Image, cfg: PreprocessConfig) -> Image.Image:
     """The decoded image at :func:`working_size`: what the crops and heatmaps are cut from."""
     size = working_size(image.size, cfg)
-    return image if size == image.size else image.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
+    return image if size == image.size else image.resize(size, Image.Resampling.BICUBIC, reducing_gap=REDUCING_GAP)
 
 
 def crop_boxes(width: int, height: int, crop: int, columns: int, rows: int) -> list[Box]:
@@ -82,14 +83,19 @@ def preprocess(image: Image.Image, cfg: PreprocessConfig) -> torch.Tensor:
     """The crops one image is scored on, ready for the network.
 
     Only the crops are resampled from the decoded image, not the whole working image: the same
-    pixels as :func:`working_image` then cutting (within one grey level, from rounding the working
-    size), at a third of the cost on camera photos (bench/NOTES.md)."""
+    pixels as :func:`working_image` then cutting (within two grey levels, from Pillow's fixed-point
+    filter weights), at a third of the cost on camera photos (bench/NOTES.md)."""
     size = working_size(image.size, cfg)
     boxes = scoring_boxes(size, cfg)
     if size == image.size:
         return crops_to_tensor(image, boxes, cfg)
-    scale_x, scale_y = image.size[0] / size[0], image.size[1] / size[1]
-    crops = [image.resize((right - left, bottom - top), Image.Resampling.BICUBIC, reducing_gap=3.0,
+    # working_image's resize first box-reduces the whole image by these integer factors (reducing_gap);
+    # reducing the same way keeps its pixel grid, then each crop is resampled from the reduced image.
+    factors = tuple(max(1, int(image.size[i] / size[i] / REDUCING_GAP)) for i in (0, 1))
+    scale_x, scale_y = (image.size[i] / factors[i] / size[i] for i in (0, 1))
+    if factors != (1, 1):
+        image = image.reduce(factors)
+    crops = [image.resize((right - left, bottom - top), Image.Resampling.BICUBIC,
                           box=(left * scale_x, top * scale_y, right * scale_x, bottom * scale_y))
              for left, top, right, bottom in boxes]
     return normalise(np.stack([np.asarray(crop, dtype=np.uint8) for crop in crops]), cfg)
