@@ -10,7 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pillow_heif
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+# HEIC/HEIF (phone photos) through libheif, registered here so the CLI, the app, training and the bundle
+# all read them. pillow-heif applies the file's rotation while decoding and resets its EXIF orientation
+# to 1, so sizes and pixels come out as a viewer shows them. AVIF is Pillow's own plugin (Pillow >= 11.3
+# wheels carry libavif; pillow-heif 1.x no longer reads AVIF).
+pillow_heif.register_heif_opener()
 
 # Transparent pixels are composited on this colour, so a cut-out scores the same everywhere.
 BACKGROUND = (255, 255, 255)
@@ -59,10 +66,12 @@ def load_image(path: str | os.PathLike, min_short_side: int | None = None) -> De
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise ImageLoadError("symbolic link loop") from None
-        if "truncated" in str(exc) or "broken data stream" in str(exc):
+        if _is_truncated(exc):
             raise ImageLoadError("file is truncated or damaged") from None
         raise ImageLoadError(f"could not read the file: {exc.strerror or exc}") from None
     except Exception as exc:  # Pillow's decoders raise many types on hostile input
+        if _is_truncated(exc):
+            raise ImageLoadError("file is truncated or damaged") from None
         raise ImageLoadError(f"damaged or unsupported image ({type(exc).__name__}: {exc})") from None
 
 
@@ -96,6 +105,11 @@ def to_rgb(image: Image.Image) -> Image.Image:
         canvas = Image.new("RGBA", rgba.size, BACKGROUND + (255,))
         return Image.alpha_composite(canvas, rgba).convert("RGB")
     return image.convert("RGB")
+
+
+def _is_truncated(exc: Exception) -> bool:
+    """Pillow says "truncated"/"broken data stream" (an OSError); libheif "Unexpected end of file" (a ValueError)."""
+    return any(words in str(exc) for words in ("truncated", "broken data stream", "Unexpected end of file"))
 
 
 def _bomb_size(exc: Exception) -> str:

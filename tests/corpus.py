@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+import model.imageio  # noqa: F401  (registers the HEIC opener and encoder)
 from conftest import noise_image, save_image
 
 
@@ -24,14 +25,34 @@ def png_header_only(path: Path, width: int, height: int) -> Path:
     return path
 
 
-def rotated_jpeg(path: Path) -> Path:
-    """60x40 stored, left half red and right half blue, EXIF orientation 6 (shown rotated 90 degrees clockwise)."""
+def heic_claiming_size(path: Path, width: int, height: int) -> Path:
+    """A small HEIC whose image-size box (ispe) claims ``width`` x ``height``: the bomb case for libheif."""
+    noise_image(64, 64).save(path, "HEIF", quality=80)  # no clean-aperture crop to shrink the claim
+    data = bytearray(path.read_bytes())
+    box = data.index(b"ispe")  # box type, then version/flags (4 bytes), then width and height
+    data[box + 8:box + 16] = struct.pack(">II", width, height)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def rotated_image(path: Path) -> Path:
+    """60x40 stored, left half red and right half blue, EXIF orientation 6 (shown rotated 90 degrees
+    clockwise). The format follows the suffix: .jpg, .heic (pillow-heif turns the tag into HEIF's own
+    rotation), .avif (Pillow's own plugin does the same)."""
     pixels = np.zeros((40, 60, 3), np.uint8)
     pixels[:, :30] = (255, 0, 0)
     pixels[:, 30:] = (0, 0, 255)
     exif = Image.Exif()
     exif[0x0112] = 6
-    Image.fromarray(pixels).save(path, "JPEG", quality=95, exif=exif.tobytes())
+    Image.fromarray(pixels).save(path, quality=95, exif=exif.tobytes())
+    return path
+
+
+def truncated(path: Path, fmt: str) -> Path:
+    """The first half of a good file: a download cut short."""
+    buffer = BytesIO()
+    noise_image(200, 150).save(buffer, fmt, quality=90)
+    path.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
     return path
 
 
@@ -64,19 +85,20 @@ def make_mixed_folder(root: Path) -> dict[str, bool]:
     frames[0].save(root / "animated.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
     expected["animated.gif"] = True
 
-    rotated_jpeg(root / "rotated.jpg")
-    expected["rotated.jpg"] = True
+    good("phone.heic", width=120, height=90, quality=80)  # iPhones save HEIC by default
+    good("web.avif", width=100, height=70, quality=80)  # much of the web serves AVIF
+    for name in ("rotated.jpg", "rotated.heic"):
+        rotated_image(root / name)
+        expected[name] = True
 
-    buffer = BytesIO()
-    noise_image(200, 150).save(buffer, "JPEG", quality=90)
-    bad("truncated.jpg", buffer.getvalue()[: len(buffer.getvalue()) // 2])
-    buffer = BytesIO()
-    noise_image(200, 150).save(buffer, "PNG")
-    bad("truncated.png", buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    for name, fmt in (("truncated.jpg", "JPEG"), ("truncated.png", "PNG"), ("truncated.heic", "HEIF")):
+        truncated(root / name, fmt)
+        expected[name] = False
     bad("empty.jpg", b"")
     bad("notes.jpg", b"this is a text file, not a JPEG\n")
     png_header_only(root / "bomb.png", 30000, 30000)
-    expected["bomb.png"] = False
+    heic_claiming_size(root / "bomb.heic", 20000, 20000)
+    expected["bomb.png"] = expected["bomb.heic"] = False
 
     os.symlink(root, root / "nested" / "loop")  # a folder symlink loop must not hang the walk
     os.symlink("link_b.png", root / "link_a.png")  # a file symlink loop: each link is one error row

@@ -3,12 +3,13 @@ from PIL import Image
 import pytest
 
 from conftest import save_image
-from corpus import png_header_only, rotated_jpeg
+from corpus import heic_claiming_size, png_header_only, rotated_image, truncated
 from model import ImageLoadError, load_image
 
 
-def test_exif_rotation_is_applied(tmp_path):
-    decoded = load_image(rotated_jpeg(tmp_path / "r.jpg"))
+@pytest.mark.parametrize("name", ["r.jpg", "r.heic", "r.avif"])
+def test_exif_rotation_is_applied(tmp_path, name):
+    decoded = load_image(rotated_image(tmp_path / name))
     assert (decoded.width, decoded.height) == (40, 60)
     assert decoded.image.size == (40, 60)
     red, green, blue = decoded.image.getpixel((20, 5))  # the stored left half is now on top
@@ -34,6 +35,14 @@ def test_transparent_pixels_land_on_white(tmp_path):
     assert load_image(tmp_path / "clear.png").image.getpixel((3, 3)) == (255, 255, 255)
 
 
+@pytest.mark.parametrize("name, fmt", [("phone.heic", "HEIF"), ("web.avif", "AVIF")])
+def test_heic_and_avif_decode_at_their_size(tmp_path, name, fmt):
+    save_image(tmp_path / name, width=120, height=90, quality=80)
+    decoded = load_image(tmp_path / name)
+    assert decoded.format == fmt and (decoded.width, decoded.height) == (120, 90)
+    assert decoded.image.mode == "RGB" and decoded.image.size == (120, 90)
+
+
 def test_jpeg_draft_decodes_smaller_but_reports_full_size(tmp_path):
     save_image(tmp_path / "big.jpg", width=1600, height=1200, quality=90)
     decoded = load_image(tmp_path / "big.jpg", min_short_side=224)
@@ -51,9 +60,17 @@ def test_bad_files_raise_one_clear_sentence(tmp_path, name, data, reason):
         load_image(tmp_path / name)
 
 
+@pytest.mark.parametrize("fmt", ["JPEG", "HEIF"])
+def test_truncated_file_says_so(tmp_path, fmt):
+    with pytest.raises(ImageLoadError, match="truncated or damaged"):
+        load_image(truncated(tmp_path / "cut", fmt))
+
+
 def test_decompression_bomb_is_refused_with_its_size(tmp_path):
     with pytest.raises(ImageLoadError, match="too large.*900 megapixels"):
         load_image(png_header_only(tmp_path / "bomb.png", 30000, 30000))
+    with pytest.raises(ImageLoadError, match="too large.*400 megapixels"):
+        load_image(heic_claiming_size(tmp_path / "bomb.heic", 20000, 20000))
 
 
 def test_folder_and_missing_file(tmp_path):

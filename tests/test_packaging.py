@@ -140,6 +140,38 @@ def test_bundled_scan_matches_in_process_scan(bundle, model_args, tmp_path):
 
 
 @slow
+def test_bundled_scan_reads_heic_and_avif(bundle, model_args, tmp_path):
+    """pillow_heif, its native libraries and Pillow's AVIF plugin must travel in the bundle."""
+    from conftest import save_image
+    from corpus import rotated_image, truncated
+    from model.cli import main
+
+    folder = tmp_path / "phone"
+    save_image(folder / "photo.heic", width=120, height=90, quality=80)
+    save_image(folder / "web.avif", width=100, height=70, quality=80)
+    rotated_image(folder / "rotated.heic")
+    truncated(folder / "cut.heic", "HEIF")
+    bundled_csv, local_csv = tmp_path / "bundled.csv", tmp_path / "local.csv"
+    done = subprocess.run([str(bundle / f"convitx{EXE_SUFFIX}"), "scan", str(folder), "--csv", str(bundled_csv),
+                           "--device", "cpu", "--quiet", *model_args],
+                          cwd=tmp_path, env=_bundle_env(tmp_path), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 1, f"exit {done.returncode}\nstdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+    assert "Traceback" not in done.stderr, done.stderr
+    assert main(["scan", str(folder), "--csv", str(local_csv), "--device", "cpu", "--quiet", *model_args]) == 1
+    bundled = {Path(r["path"]).name: r for r in read_csv(bundled_csv)}
+    local = {Path(r["path"]).name: r for r in read_csv(local_csv)}
+    assert set(bundled) == {"photo.heic", "web.avif", "rotated.heic", "cut.heic"}
+    assert [(bundled[n]["width"], bundled[n]["height"]) for n in ("photo.heic", "web.avif", "rotated.heic")] == [
+        ("120", "90"), ("100", "70"), ("40", "60")]
+    assert "truncated" in bundled["cut.heic"]["error"]
+    for name, want in local.items():
+        got = bundled[name]
+        assert got["verdict"] == want["verdict"] and got["error"] == want["error"], (got, want)
+        if want["p_ai"]:
+            assert abs(float(got["p_ai"]) - float(want["p_ai"])) <= 1e-3, (got, want)
+
+
+@slow
 def test_bundled_cli_help_and_usage_error(bundle, tmp_path):
     env = _bundle_env(tmp_path)
     cli = str(bundle / f"convitx{EXE_SUFFIX}")

@@ -32,9 +32,12 @@ def test_mixed_folder_gives_one_row_per_file_and_exit_1(tmp_path, tiny_model_pat
             assert 0.0 <= float(row["p_ai"]) <= 1.0 and int(row["width"]) > 0 and row["error"] == ""
         else:
             assert row["verdict"] == "error" and row["p_ai"] == "" and row["error"], (name, row)
-    assert by_path["rotated.jpg"]["width"] == "40" and by_path["rotated.jpg"]["height"] == "60"
-    assert "too large" in by_path["bomb.png"]["error"]
-    assert "truncated" in by_path["truncated.jpg"]["error"]
+    for name in ("rotated.jpg", "rotated.heic"):
+        assert (by_path[name]["width"], by_path[name]["height"]) == ("40", "60"), name
+    assert (by_path["phone.heic"]["width"], by_path["phone.heic"]["height"]) == ("120", "90")
+    assert (by_path["web.avif"]["width"], by_path["web.avif"]["height"]) == ("100", "70")
+    assert "too large" in by_path["bomb.png"]["error"] and "too large" in by_path["bomb.heic"]["error"]
+    assert "truncated" in by_path["truncated.jpg"]["error"] and "truncated" in by_path["truncated.heic"]["error"]
     assert not (tmp_path / "out.csv.partial").exists()
 
 

@@ -58,7 +58,7 @@ Name: "english"; MessagesFile: "compiler:Default.isl"
 
 [Tasks]
 Name: "desktopicon"; Description: "{cm:CreateDesktopIcon}"; GroupDescription: "{cm:AdditionalIcons}"; Flags: unchecked
-Name: "assoc"; Description: "Add ""Open with {#AppName}"" for JPEG, PNG, WebP and TIFF images"; GroupDescription: "Integration:"; Flags: unchecked
+Name: "assoc"; Description: "Add ""Open with {#AppName}"" for JPEG, PNG, WebP, TIFF, HEIC and AVIF images"; GroupDescription: "Integration:"; Flags: unchecked
 Name: "addtopath"; Description: "Add the command-line tool (convitx) to PATH"; GroupDescription: "Integration:"; Flags: unchecked
 
 [Files]
@@ -83,6 +83,9 @@ Root: HKA; Subkey: "Software\Classes\.png\OpenWithProgids"; ValueType: string; V
 Root: HKA; Subkey: "Software\Classes\.webp\OpenWithProgids"; ValueType: string; ValueName: "ConViTX.Image"; ValueData: ""; Flags: uninsdeletevalue; Tasks: assoc
 Root: HKA; Subkey: "Software\Classes\.tif\OpenWithProgids"; ValueType: string; ValueName: "ConViTX.Image"; ValueData: ""; Flags: uninsdeletevalue; Tasks: assoc
 Root: HKA; Subkey: "Software\Classes\.tiff\OpenWithProgids"; ValueType: string; ValueName: "ConViTX.Image"; ValueData: ""; Flags: uninsdeletevalue; Tasks: assoc
+Root: HKA; Subkey: "Software\Classes\.heic\OpenWithProgids"; ValueType: string; ValueName: "ConViTX.Image"; ValueData: ""; Flags: uninsdeletevalue; Tasks: assoc
+Root: HKA; Subkey: "Software\Classes\.heif\OpenWithProgids"; ValueType: string; ValueName: "ConViTX.Image"; ValueData: ""; Flags: uninsdeletevalue; Tasks: assoc
+Root: HKA; Subkey: "Software\Classes\.avif\OpenWithProgids"; ValueType: string; ValueName: "ConViTX.Image"; ValueData: ""; Flags: uninsdeletevalue; Tasks: assoc
 ; PATH entry for the CLI (removed again by the uninstaller, see [Code]).
 Root: HKLM; Subkey: "SYSTEM\CurrentControlSet\Control\Session Manager\Environment"; ValueType: expandsz; ValueName: "Path"; ValueData: "{olddata};{app}"; Tasks: addtopath; Check: NeedsAddPath(ExpandConstant('{app}'))
 
