@@ -1,7 +1,9 @@
 """Help ▸ About this model: the checkpoint's own card, its numbers, and the warning every user must read."""
 from __future__ import annotations
 
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
+import html
+
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QTextBrowser, QVBoxLayout, QWidget
 
 from .results_model import percent
 
@@ -48,7 +50,10 @@ def model_card_markdown(info, device_label: str = "") -> str:
 
 
 class ModelCardDialog(QDialog):
-    def __init__(self, info, device_label: str = "", parent: QWidget | None = None):
+    """The card; after File ▸ Open model, also the offer to rescan the rows another model scored
+    (``rescan_count`` of them): its button accepts the dialog."""
+
+    def __init__(self, info, device_label: str = "", parent: QWidget | None = None, rescan_count: int = 0):
         super().__init__(parent)
         self.setWindowTitle(f"About this model — {info.name}")
         self.browser = QTextBrowser()
@@ -58,5 +63,17 @@ class ModelCardDialog(QDialog):
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addWidget(self.browser)
+        self.rescan_button = None
+        if rescan_count:
+            rows = f"{rescan_count} image{'s' if rescan_count != 1 else ''}"
+            were = "were" if rescan_count != 1 else "was"
+            offer = QLabel(f"<b>Now using {html.escape(info.name)}.</b> {rows} in the list {were} "
+                           "scored by another model. Rescan them with this one? Each row keeps its current verdict "
+                           "until its new one is ready, and the Model column shows which model scored it.")
+            offer.setWordWrap(True)
+            layout.addWidget(offer)
+            self.rescan_button = buttons.addButton(f"Rescan {rows}", QDialogButtonBox.ButtonRole.AcceptRole)
+            buttons.button(QDialogButtonBox.StandardButton.Close).setText("Not now")
+            buttons.accepted.connect(self.accept)
         layout.addWidget(buttons)
         self.resize(640, 560)

@@ -20,6 +20,8 @@ from .thumbnails import to_qimage
 
 MODE_TITLES = {"overlay": "Heatmap", "original": "Original", "side-by-side": "Side by side"}
 NOT_PROOF = "A score is an estimate, not proof."
+MISSING_NOTE = ("<b>File missing:</b> it was moved or deleted after it was scored. The verdict below is "
+                "from then.<br>")
 HEATMAP_NOTE = ("Warm colours mark the regions that weighed most in the score. The heatmap shows where the model "
                 "looked; it does not prove that a region was generated or edited.")
 
@@ -224,14 +226,15 @@ class DetailPane(QWidget):
     def has_heatmap(self) -> bool:
         return self._heatmap is not None
 
-    def show_result(self, result, thumbnail: QPixmap | None = None, thresholds=None) -> None:
-        """Show a row (None: the empty state). The same path again only refreshes the verdict."""
+    def show_result(self, result, thumbnail: QPixmap | None = None, thresholds=None, missing: bool = False) -> None:
+        """Show a row (None: the empty state). The same path again only refreshes the verdict.
+        ``missing``: the file is no longer there (a reopened session); its verdict is from when it was."""
         same = result is not None and self._result is not None and result.path == self._result.path
         self._result = result
         for widget in (self.badge, self.score, self.explanation, self.model_line, self.note):
             widget.setVisible(result is not None)
-        self.image_controls.setVisible(result is not None and result.ok)
-        self.note.setVisible(result is not None and result.ok)
+        self.image_controls.setVisible(result is not None and result.ok and not missing)
+        self.note.setVisible(result is not None and result.ok and not missing)
         if result is None:
             self.file_name.setText("No image selected")
             self.folder.setText("")
@@ -245,7 +248,7 @@ class DetailPane(QWidget):
         self.folder.setToolTip(result.path)
         self.badge.set_verdict(result.verdict)
         self.score.setText("" if result.p_ai is None else f"AI likelihood {percent(result.p_ai)}")
-        self.explanation.setText(explain(result, thresholds))
+        self.explanation.setText((MISSING_NOTE if missing else "") + explain(result, thresholds))
         self.model_line.setText(f"<b>Scored by:</b> {html.escape(result.model)}" if result.model else "")
         self.model_line.setVisible(bool(result.model) and result.ok)
         if same:
@@ -255,7 +258,8 @@ class DetailPane(QWidget):
         self.provenance.setText(f"<b>Provenance:</b> {html.escape(label)}. {html.escape(result.provenance_detail)}"
                                 if label else "")
         self.hints.clear()
-        self._clear_images("Computing heatmap…" if result.ok else "No heatmap: the file could not be read.")
+        self._clear_images("No heatmap: the file is missing." if missing else
+                           "Computing heatmap…" if result.ok else "No heatmap: the file could not be read.")
 
     def set_provenance(self, path: str, found) -> None:
         if path == self.current_path:

@@ -13,7 +13,7 @@ import time
 from collections import OrderedDict, deque
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QModelIndex, QProcess, Qt, QTimer, QUrl
+from PySide6.QtCore import QByteArray, QCoreApplication, QEvent, QModelIndex, QProcess, Qt, QTimer, QUrl
 from PySide6.QtGui import QAction, QActionGroup, QDesktopServices, QIcon, QKeySequence
 from PySide6.QtWidgets import QApplication, QComboBox, QFileDialog, QLabel, QLineEdit, QMainWindow, QMenu, \
     QMessageBox, QProgressBar, QPushButton, QSizePolicy, QSplitter, QStackedWidget, QToolBar, QVBoxLayout, QWidget
@@ -21,8 +21,9 @@ from PySide6.QtWidgets import QApplication, QComboBox, QFileDialog, QLabel, QLin
 from . import APP_NAME, verdicts
 from .about import ModelCardDialog
 from .detail_pane import DetailPane
+from .journal import JournalError, SessionJournal
 from .resources import icon_path
-from .results_model import ResultsFilter, ResultsModel
+from .results_model import ResultsFilter, ResultsModel, short_model_name
 from .results_view import ResultsTable
 from .sensitivity import SensitivityControl
 from .settings import DEVICE_LABELS, VIEW_MODES, Settings, data_dir
@@ -31,8 +32,8 @@ from .worker import ExportReport, Worker
 
 log = logging.getLogger(__name__)
 
-NO_MODEL = "No model loaded — File ▸ Load model…"
-SESSION_FILE = "last-session.csv"
+NO_MODEL = "No model loaded — File ▸ Open model…"
+RECENT_SESSIONS = 5  # listed in File ▸ Recent sessions
 HEATMAP_CACHE_SIZE = 12  # a few MB each
 PROVENANCE_CACHE_SIZE = 500
 WORKER_STOP_MS = 30_000  # a scan stops after the batch in flight: seconds at worst on a slow CPU
@@ -73,8 +74,13 @@ class MainWindow(QMainWindow):
         self._startup_model = model_path
         self._model_info = None
         self._device_label = ""
-        self._model_requests: deque[tuple[str | None, str]] = deque()  # (path, device) per load in flight
+        # (path, device, show the card and offer a rescan) per load in flight
+        self._model_requests: deque[tuple[str | None, str, bool]] = deque()
         self._open_scans: set[int] = set()
+        self._rescans: set[int] = set()  # the open scans that rescan rows with another model
+        self._rescanning = False  # the scans in progress include a rescan (for the progress words)
+        self._job_roots: dict[int, list[str]] = {}  # what the user dropped, per scan not yet listed
+        self._dialog = None  # the non-blocking question or card shown last (kept alive; tests read it)
         self._done = self._total = 0
         self._scan_started_at = 0.0
         self._scan_cancelled = False
@@ -93,6 +99,7 @@ class MainWindow(QMainWindow):
         self.proxy = ResultsFilter(self)
         self.proxy.setSourceModel(self.results)
         self.worker = Worker(self)
+        self.journal = SessionJournal(data_dir())
         self._build_widgets()
         self._build_actions()
         self._build_status_bar()
@@ -172,8 +179,10 @@ class MainWindow(QMainWindow):
                                                "Save the rows shown as JSON, with the model's name and thresholds")
         self.export_heatmaps_action = self._action("Export heatmaps…", self.choose_heatmap_folder, None,
                                                    "Save a heatmap overlay PNG for each scored row shown")
-        self.load_model_action = self._action("Load model…", self.choose_model, "Ctrl+M",
-                                              "Use another model file (.safetensors)")
+        self.open_model_action = self._action("Open model…", self.choose_model, "Ctrl+M",
+                                              "Use another model file (.safetensors); offers to rescan the list")
+        self.builtin_model_action = self._action("Use built-in model", lambda: self.open_model(None), None,
+                                                 "Go back to the model that comes with the app")
         self.clear_action = self._action("Clear list", self.clear_list, None, "Remove every row")
         quit_action = self._action("Quit", self.close, "Ctrl+Q")
         self.cancel_action = self._action("Cancel scan", self.cancel, "Esc",
@@ -192,9 +201,12 @@ class MainWindow(QMainWindow):
         about_action = self._action(f"About {APP_NAME}", self.show_about)
 
         menu = self.menuBar().addMenu("&File")
-        for action in (self.add_images_action, self.add_folder_action, None, self.export_csv_action,
-                       self.export_selected_action, self.export_json_action, self.export_heatmaps_action, None,
-                       self.load_model_action):
+        for action in (self.add_images_action, self.add_folder_action, None):
+            menu.addSeparator() if action is None else menu.addAction(action)
+        self.recent_menu = menu.addMenu("Recent sessions")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        for action in (None, self.export_csv_action, self.export_selected_action, self.export_json_action,
+                       self.export_heatmaps_action, None, self.open_model_action, self.builtin_model_action):
             menu.addSeparator() if action is None else menu.addAction(action)
         self.device_menu = menu.addMenu("Compute device")
         self.device_group = QActionGroup(self)
@@ -260,8 +272,10 @@ class MainWindow(QMainWindow):
         worker.model_loaded.connect(self._model_loaded)
         worker.model_failed.connect(self._model_failed)
         worker.waiting_for_model.connect(self._waiting_for_model)
+        worker.files_listed.connect(self._files_listed)
         worker.scan_started.connect(self._scan_started)
         worker.results.connect(self._results_arrived)
+        worker.rescanned.connect(self._rescanned_arrived)
         worker.scan_finished.connect(self._scan_finished)
         worker.provenance_ready.connect(self._provenance_ready)
         worker.heatmap_ready.connect(self._heatmap_ready)
@@ -306,8 +320,13 @@ class MainWindow(QMainWindow):
         if path is None:
             path, user_asked = self.settings.model_path, False
         self._load_model(path, user_asked)
+        if self.journal.notice:
+            QTimer.singleShot(0, lambda: self._ask(QMessageBox.Icon.Warning, "Earlier sessions",
+                                                   self.journal.notice, [("OK", None)]))
         if paths:
             self.add_paths(paths)
+        else:
+            QTimer.singleShot(0, self._offer_last_session)
 
     def closeEvent(self, event) -> None:
         if not self._closed:
@@ -317,8 +336,10 @@ class MainWindow(QMainWindow):
             self.worker.stop()
             if not self.worker.wait(WORKER_STOP_MS):
                 log.error("the worker did not stop within %d s", WORKER_STOP_MS // 1000)
+            # The worker's last results are still queued for this window: take them into the journal.
+            QCoreApplication.sendPostedEvents(self, QEvent.Type.MetaCall)
             self.thumbnails.shutdown()
-            self._autosave()
+            self.journal.close()
         event.accept()
 
     def _save_settings(self) -> None:
@@ -330,19 +351,86 @@ class MainWindow(QMainWindow):
         settings.view_mode = self.detail.mode
         settings.save(self._settings_dir)
 
-    def _autosave(self) -> None:
-        """Keep the last session's rows as a CSV in the user data folder, so a closed window loses nothing."""
-        rows = self.results.results()
-        if not rows:
-            return
-        from model.results import write_csv
+    # --- sessions (the journal) -------------------------------------------------------------------
 
-        target = data_dir() / SESSION_FILE
+    def _offer_last_session(self) -> None:
+        """At start: offer the newest saved session back, and to finish its scan if it did not finish."""
+        last = self.journal.sessions(limit=1)
+        if not last or self.results.rowCount() or self._open_scans:
+            return
+        summary = last[0]
+        choices = [("Reopen", lambda: self.reopen_session(summary.id)), ("Not now", None)]
+        question = f"Reopen your last session?\n\n{summary.describe()}"
+        if summary.unfinished:
+            choices.insert(0, ("Reopen and finish the scan", lambda: self.reopen_session(summary.id, finish=True)))
+            question += "\n\nIts scan did not finish; the rest can be scored now."
+        self._ask(QMessageBox.Icon.Question, "Last session", question, choices)
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        sessions = self.journal.sessions(limit=RECENT_SESSIONS)
+        for summary in sessions:
+            action = self.recent_menu.addAction(summary.describe())
+            action.triggered.connect(lambda _=False, s=summary: self.reopen_session(s.id, ask_to_finish=True))
+            action.setEnabled(not self._open_scans)
+        if not sessions:
+            self.recent_menu.addAction("No earlier sessions").setEnabled(False)
+        elif self._open_scans:
+            self.recent_menu.addAction("(available when the scan ends)").setEnabled(False)
+
+    def reopen_session(self, session_id: str, finish: bool = False, ask_to_finish: bool = False) -> None:
+        """Show a saved session's rows instead of the current ones (which stay saved); ``finish`` scores the
+        files it had queued, ``ask_to_finish`` offers to when there are any."""
+        if self._open_scans:
+            self.activity.setText("A scan is running: cancel it (Esc) or let it finish, then reopen the session.")
+            return
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            write_csv(rows, target)
-        except OSError as exc:
-            log.warning("session autosave to %s failed: %s", target, exc)
+            saved = self.journal.load(session_id)
+        except JournalError as exc:
+            self._ask(QMessageBox.Icon.Warning, "Session not reopened", f"The session could not be reopened: {exc}",
+                      [("OK", None)])
+            return
+        from model.config import Thresholds
+
+        self._forget(self.results.clear())
+        for name, (human_below, ai_above) in saved.thresholds.items():
+            if name != self.model_name:
+                self.results.set_model_thresholds(name, Thresholds(human_below=human_below, ai_above=ai_above))
+        self.journal.resume(session_id)
+        self._record_model()
+        self.results.add_results(saved.rows)
+        self.worker.remember([r.path for r in saved.rows])
+        missing = [r.path for r in saved.rows if not os.path.exists(r.path)]
+        self.results.set_missing(missing)
+        self.pages.setCurrentWidget(self.table if saved.rows else self.empty_state)
+        text = f"Reopened the session of {saved.summary.describe()}."
+        if missing:
+            text += f" {len(missing)} file{'s are' if len(missing) != 1 else ' is'} missing (moved or deleted)."
+        self.activity.setText(text)
+        if saved.queued and finish:
+            self.add_paths(saved.queued)
+        elif saved.queued and ask_to_finish:
+            self._ask(QMessageBox.Icon.Question, "Finish the scan?",
+                      f"This session's scan did not finish: {len(saved.queued)} image(s) or folder(s) were not "
+                      "scored yet. Score them now?",
+                      [("Finish the scan", lambda: self.add_paths(saved.queued)), ("Not now", None)])
+
+    def _ask(self, icon, title: str, text: str, choices: list[tuple[str, object]]) -> QMessageBox:
+        """A window-modal message that does not block: each button runs its action (None: just close)."""
+        box = QMessageBox(icon, title, text, parent=self)
+        for number, (label, action) in enumerate(choices):
+            role = QMessageBox.ButtonRole.AcceptRole if number == 0 else QMessageBox.ButtonRole.RejectRole
+            button = box.addButton(label, role)
+            if action is not None:
+                button.clicked.connect(action)
+        box.open()
+        self._dialog = box
+        return box
+
+    def _record_model(self) -> None:
+        if self._model_info is not None:
+            thresholds = self._model_info.thresholds
+            self.journal.record_model(self._model_info.name, thresholds.human_below, thresholds.ai_above)
 
     # --- adding files --------------------------------------------------------------------------
 
@@ -364,12 +452,32 @@ class MainWindow(QMainWindow):
         paths = [os.path.abspath(p) for p in paths]
         if not paths:
             return
+        if self.journal.session_id is None:
+            self.journal.begin(title=os.path.basename(paths[0].rstrip(os.sep)) or paths[0])
+            self._record_model()
+        self.journal.queue_paths(paths, "root")
+        job = self._open_job(self.worker.scan(paths))
+        self._job_roots[job] = paths
+        self.pages.setCurrentWidget(self.table)
+        self._update_progress()
+
+    def _open_job(self, job: int) -> int:
+        """Count a new scan or rescan in the progress shown (a new run when none was in progress)."""
         if not self._open_scans:
             self._done = self._total = 0
-            self._scan_cancelled = False
+            self._scan_cancelled = self._rescanning = False
             self._scan_started_at = 0.0  # set when scoring starts: waiting for the model is not scan time
-        self._open_scans.add(self.worker.scan(paths))
-        self.pages.setCurrentWidget(self.table)
+        self._open_scans.add(job)
+        return job
+
+    def rescan_rows(self) -> None:
+        """Score every row the loaded model did not score again with it (missing files stay as they are)."""
+        paths = [r.path for r in self.results.results()
+                 if r.model != self.model_name and not self.results.is_missing(r)]
+        if not paths:
+            return
+        self._rescans.add(self._open_job(self.worker.scan(paths, rescan=True)))
+        self._rescanning = True
         self._update_progress()
 
     def choose_images(self) -> None:
@@ -401,8 +509,20 @@ class MainWindow(QMainWindow):
         self._total += total
         self._update_progress()
 
+    def _files_listed(self, job: int, files: list) -> None:
+        self.journal.queue_paths(files, "file")
+        self.journal.unqueue_roots(self._job_roots.pop(job, []))
+
+    def _rescanned_arrived(self, batch: list) -> None:
+        self.results.replace_results(batch)
+        self.journal.add_rows(batch)
+        self._done += len(batch)
+        self._update_progress()
+        self._current_changed(self.table.currentIndex(), QModelIndex())  # its verdict may have changed
+
     def _results_arrived(self, batch: list) -> None:
         self.results.add_results(batch)
+        self.journal.add_rows(batch)
         self._done += len(batch)
         self._update_progress()
         if self.table.currentIndex().row() < 0 and self.proxy.rowCount():
@@ -410,17 +530,26 @@ class MainWindow(QMainWindow):
 
     def _scan_finished(self, job: int, cancelled: bool) -> None:
         self._open_scans.discard(job)
+        self._rescans.discard(job)
+        self._job_roots.pop(job, None)
         self._scan_cancelled |= cancelled
-        if self._open_scans:
+        if self._open_scans or self._closed:  # closing: what was queued stays queued, to finish next time
             return
+        self.journal.clear_queue()
         self._clock.stop()
         elapsed = duration(time.monotonic() - self._scan_started_at if self._scan_started_at else 0)
         if self._scan_cancelled:
-            self.activity.setText(f"Cancelled after {self._done} of {self._total} images; those results are kept.")
+            text = f"Cancelled after {self._done} of {self._total} images; those results are kept."
+            if self._rescanning:
+                text += " Rows not rescanned keep their earlier verdicts (the Model column says which model)."
+        elif self._rescanning:
+            text = f"Rescanned {self._done} image{'s' if self._done != 1 else ''} with {self.model_name} in {elapsed}."
         else:
-            self.activity.setText(f"Scanned {self._done} new image{'s' if self._done != 1 else ''} in {elapsed}.")
+            text = f"Scanned {self._done} new image{'s' if self._done != 1 else ''} in {elapsed}."
+        if self.journal.error:
+            text += f" This session is no longer being saved ({self.journal.error}): export it to keep it."
+        self.activity.setText(text)
         self._update_progress()
-        self._autosave()
         if not self.results.rowCount():
             self.pages.setCurrentWidget(self.empty_state)
 
@@ -438,7 +567,7 @@ class MainWindow(QMainWindow):
                                   else "Listing files…")
             return
         elapsed = time.monotonic() - self._scan_started_at
-        text = f"Scanning {self._done} of {self._total}"
+        text = f"{'Rescanning' if self._rescanning else 'Scanning'} {self._done} of {self._total}"
         if self._done and elapsed > 0:
             rate = self._done / elapsed
             left = max(self._total - self._done, 0) / rate
@@ -461,9 +590,13 @@ class MainWindow(QMainWindow):
 
     def choose_model(self) -> None:
         start = os.path.dirname(self.settings.model_path or "") or self.settings.last_image_folder
-        path, _ = QFileDialog.getOpenFileName(self, "Load model", start, "Model files (*.safetensors)")
+        path, _ = QFileDialog.getOpenFileName(self, "Open model", start, "Model files (*.safetensors)")
         if path:
-            self.load_model(path)
+            self.open_model(path)
+
+    def open_model(self, path: str | None) -> None:
+        """Load ``path`` (None: the built-in model), then show its card and offer to rescan the list with it."""
+        self._load_model(path, user_asked=True, show_card=True)
 
     def load_model(self, path: str | None) -> None:
         """Load ``path`` (None: the built-in model); a failure shows a dialog and keeps the current model."""
@@ -474,9 +607,10 @@ class MainWindow(QMainWindow):
         if device != self.settings.device:
             self._load_model(self.settings.model_path, user_asked=True, device=device)
 
-    def _load_model(self, path: str | None, user_asked: bool, device: str | None = None) -> None:
+    def _load_model(self, path: str | None, user_asked: bool, device: str | None = None,
+                    show_card: bool = False) -> None:
         device = device or self.settings.device
-        self._model_requests.append((path, device))
+        self._model_requests.append((path, device, show_card))
         self.worker.load_model(path, device, user_asked)
         self.model_state.setText("Loading model…")
         self._refresh_empty_state()
@@ -485,8 +619,9 @@ class MainWindow(QMainWindow):
         self.model_state.setText(f"Loading {name}…")
 
     def _model_loaded(self, info, device_label: str, _path: str) -> None:
-        self.settings.model_path, self.settings.device = self._model_requests.popleft()
+        self.settings.model_path, self.settings.device, show_card = self._model_requests.popleft()
         self._model_info, self._device_label = info, device_label
+        self._record_model()
         self._no_model_reason = ""
         self._heatmaps.clear()
         self.results.set_model_thresholds(info.name, info.thresholds)
@@ -498,9 +633,18 @@ class MainWindow(QMainWindow):
         self._refresh_empty_state()
         self._update_progress()
         self._current_changed(self.table.currentIndex(), QModelIndex())
+        if show_card:
+            self._show_card_and_offer_rescan()
+
+    def _show_card_and_offer_rescan(self) -> None:
+        others = sum(r.model != self.model_name and not self.results.is_missing(r) for r in self.results.results())
+        dialog = ModelCardDialog(self._model_info, self._device_label, self, rescan_count=others)
+        dialog.accepted.connect(self.rescan_rows)
+        dialog.open()
+        self._dialog = dialog
 
     def _model_failed(self, reason: str, user_asked: bool) -> None:
-        path, device = self._model_requests.popleft()
+        path, device, _show_card = self._model_requests.popleft()
         self._check_device(self.settings.device)
         if user_asked:
             kept = f"The model in use is still {self._model_info.name}." if self._model_info else NO_MODEL
@@ -521,7 +665,7 @@ class MainWindow(QMainWindow):
         """The status bar names the model without its parenthesised details, which would crowd out the
         scan's progress line; the tooltip keeps the full name."""
         info = self._model_info
-        self.model_state.setText(f"Model: {info.name.split(' (')[0]} — ready")
+        self.model_state.setText(f"Model: {short_model_name(info.name)} — ready")
         self.model_state.setToolTip(f"{info.name} ({info.preset}); Help ▸ About this model for its limits")
 
     def _check_device(self, device: str) -> None:
@@ -565,8 +709,10 @@ class MainWindow(QMainWindow):
             self.detail.show_result(None)
             return
         result = self.results.result(self.proxy.mapToSource(current).row())
-        self.detail.show_result(result, self.thumbnails.get(result.path), self.results.thresholds_for(result))
-        if not result.ok:
+        missing = self.results.is_missing(result)
+        self.detail.show_result(result, self.thumbnails.get(result.path), self.results.thresholds_for(result),
+                                missing)
+        if not result.ok or missing:
             return
         if result.path in self._provenance:
             self.detail.set_provenance(result.path, self._provenance[result.path])
@@ -624,10 +770,14 @@ class MainWindow(QMainWindow):
     def remove_selected(self) -> None:
         rows = self.table.selected_source_rows()
         if rows:
-            self._forget(self.results.remove_rows(rows))
+            removed = self.results.remove_rows(rows)
+            self.journal.remove_rows(removed)
+            self._forget(removed)
 
     def clear_list(self) -> None:
-        self._forget(self.results.remove_rows(list(range(self.results.rowCount()))))
+        removed = self.results.clear()
+        self.journal.remove_rows(removed)
+        self._forget(removed)
 
     def _forget(self, paths: list[str]) -> None:
         self.worker.forget(paths)

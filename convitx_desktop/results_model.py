@@ -37,17 +37,24 @@ COLUMNS = (
     Column("p_ai", "AI likelihood", "The model's estimate that the image is AI-generated. Not proof."),
     Column("size", "Size", "Width × height in pixels"),
     Column("provenance", "Provenance", "What the file's own metadata says about its origin (hover for details)"),
-    Column("error", "Problem", "Why a file could not be scored"),
+    Column("error", "Problem", "Why a file could not be scored, or that it is no longer where it was"),
+    Column("model", "Model", "The model that scored this row"),
     Column("folder", "Folder", "Folder the file is in"),
 )
 COLUMN = {column.key: index for index, column in enumerate(COLUMNS)}
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 _LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+MISSING = "File missing: moved or deleted since it was scored"
 
 
 def percent(p_ai: float | None) -> str:
     """Whole percent, rounded down, so a score shown as "65%" is never under a line shown as "65%"."""
     return "—" if p_ai is None else f"{math.floor(p_ai * 100 + 1e-9)}%"
+
+
+def short_model_name(name: str) -> str:
+    """A model's name without its parenthesised details, which crowd a table cell or the status bar."""
+    return name.split(" (")[0]
 
 
 class ResultsModel(QAbstractTableModel):
@@ -62,6 +69,7 @@ class ResultsModel(QAbstractTableModel):
         self._thresholds: dict = {}  # model name -> its calibrated Thresholds
         self._offset = 0.0
         self._counts: Counter = Counter()
+        self._missing: set[str] = set()  # path keys of files no longer there (a reopened session)
         self._sort_column, self._sort_order = -1, Qt.SortOrder.AscendingOrder  # -1: scan order
         thumbnails.ready.connect(self._thumbnail_ready)
 
@@ -83,6 +91,47 @@ class ResultsModel(QAbstractTableModel):
         self._apply_sort()
         self.counts_changed.emit()
 
+    def replace_results(self, results: list) -> None:
+        """Rescanned rows take the place of the same files' rows; files no longer in the list are ignored."""
+        current, changed = self._current_thresholds(), []
+        for result in results:
+            row = self._row_of.get(path_key(result.path))
+            if row is None:
+                continue
+            shown = self._relabel(result, current)
+            self._counts[self._shown[row].verdict] -= 1
+            self._counts[shown.verdict] += 1
+            self._scored[row], self._shown[row] = result, shown
+            self._missing.discard(path_key(result.path))
+            changed.append(row)
+        if not changed:
+            return
+        self.dataChanged.emit(self.index(min(changed), 0), self.index(max(changed), len(COLUMNS) - 1))
+        self._apply_sort()
+        self.counts_changed.emit()
+
+    def clear(self) -> list[str]:
+        """Remove every row at once (cheaper than row by row); returns their paths."""
+        paths = [r.path for r in self._scored]
+        self.beginResetModel()
+        self._scored, self._shown, self._row_of, self._missing = [], [], {}, set()
+        self._counts = Counter()
+        self.endResetModel()
+        for path in paths:
+            self._thumbnails.forget(path)
+        self.counts_changed.emit()
+        return paths
+
+    def set_missing(self, paths: list[str]) -> None:
+        """Mark files that are no longer where they were scored (their verdicts stay, from then)."""
+        self._missing.update(path_key(p) for p in paths)
+        if self._shown:
+            column = COLUMN["error"]
+            self.dataChanged.emit(self.index(0, column), self.index(len(self._shown) - 1, column))
+
+    def is_missing(self, result) -> bool:
+        return path_key(result.path) in self._missing
+
     def set_model_thresholds(self, model_name: str, thresholds) -> None:
         self._thresholds[model_name] = thresholds
         self._relabel_all()
@@ -101,6 +150,7 @@ class ResultsModel(QAbstractTableModel):
             self._counts[self._shown.pop(row).verdict] -= 1
             self.endRemoveRows()
             removed.append(result.path)
+            self._missing.discard(path_key(result.path))
             self._thumbnails.forget(result.path)
         self._row_of = {path_key(r.path): i for i, r in enumerate(self._scored)}
         self.counts_changed.emit()
@@ -147,6 +197,9 @@ class ResultsModel(QAbstractTableModel):
             return None
         result = self._shown[index.row()]
         key = COLUMNS[index.column()].key
+        if key == "error" and role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole) \
+                and self.is_missing(result):
+            return MISSING
         if role == Qt.ItemDataRole.DisplayRole:
             return self._text(result, key)
         if role == RESULT_ROLE:
@@ -177,6 +230,8 @@ class ResultsModel(QAbstractTableModel):
             return verdicts.PROVENANCE_LABELS.get(result.provenance, result.provenance)
         if key == "error":
             return result.error
+        if key == "model":
+            return short_model_name(result.model)
         return ""
 
     @staticmethod
@@ -195,6 +250,8 @@ class ResultsModel(QAbstractTableModel):
     def _tooltip(result, key: str) -> str | None:
         if key in ("name", "folder", "thumbnail"):
             return result.path
+        if key == "model":
+            return result.model or None
         if key == "provenance":
             return result.provenance_detail or None
         if key == "error":

@@ -10,7 +10,7 @@ from .results_model import COLUMN, RESULT_ROLE, THUMBNAIL_SIZE
 
 ROW_HEIGHT = THUMBNAIL_SIZE.height() + 8
 _WIDTHS = {"thumbnail": THUMBNAIL_SIZE.width() + 12, "name": 210, "verdict": 100, "p_ai": 95, "size": 100,
-           "provenance": 110, "error": 260}
+           "provenance": 110, "error": 260, "model": 140}
 
 
 class VerdictDelegate(QStyledItemDelegate):

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QThread, Signal
 
-from model.files import path_key
+from model.files import ScanItem, path_key
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ RESULT_FLUSH_SECONDS = 0.1  # results are sent in small batches: thousands of si
 class ScanJob:
     job_id: int
     paths: list[str]
+    rescan: bool = False  # score these files again (they have rows), with the model now loaded
     cancel: threading.Event = field(default_factory=threading.Event)
 
 
@@ -74,8 +75,10 @@ class Worker(QThread):
     model_loaded = Signal(object, str, str)  # ModelInfo, device label, model file path
     model_failed = Signal(str, bool)  # reason, user_requested
     waiting_for_model = Signal(int)  # number of scans parked until a model loads
+    files_listed = Signal(int, list)  # job id, the new files (str) it will score, once listed
     scan_started = Signal(int, int)  # job id, number of new files it will score
     results = Signal(list)  # list[ScanResult], in input order
+    rescanned = Signal(list)  # list[ScanResult] of a rescan: they replace the rows of the same files
     scan_finished = Signal(int, bool)  # job id, cancelled
     provenance_ready = Signal(str, object)  # path, provenance.Provenance
     heatmap_ready = Signal(str, object)  # path, model.heatmap.Heatmap
@@ -100,9 +103,10 @@ class Worker(QThread):
     def load_model(self, path: str | None, device: str = "auto", user_requested: bool = True) -> None:
         self._jobs.put(LoadModelJob(path, device, user_requested))
 
-    def scan(self, paths: list[str]) -> int:
-        """Queue files and folders; they are listed and scored in this thread. Returns the job id."""
-        job = ScanJob(next(self._ids), [str(p) for p in paths])
+    def scan(self, paths: list[str], rescan: bool = False) -> int:
+        """Queue files and folders; they are listed and scored in this thread. Returns the job id.
+        ``rescan``: score these files again (with the model loaded by then) even though they were scored."""
+        job = ScanJob(next(self._ids), [str(p) for p in paths], rescan)
         with self._lock:
             self._cancellable.append(job)
         self._jobs.put(job)
@@ -133,6 +137,11 @@ class Worker(QThread):
         """Rows the user removed: dropping those files again scores them again."""
         with self._lock:
             self._seen.difference_update(path_key(p) for p in paths)
+
+    def remember(self, paths: list[str]) -> None:
+        """Rows brought back from a saved session: dropping those files again does not score them again."""
+        with self._lock:
+            self._seen.update(path_key(p) for p in paths)
 
     def stop(self) -> None:
         self.cancel()
@@ -204,25 +213,29 @@ class Worker(QThread):
                 self.waiting_for_model.emit(len(self._parked))
                 return
         items, done, batch = [], 0, []
+        send = self.rescanned if job.rescan else self.results
         try:
             if job.cancel.is_set():
                 return
             from model.cli import provenance_columns
 
-            items = self._new_items(job)
+            items = [ScanItem(Path(p)) for p in job.paths] if job.rescan else self._new_items(job)
+            if not job.rescan:
+                self.files_listed.emit(job.job_id, [str(item.path) for item in items])
             self.scan_started.emit(job.job_id, len(items))
             flushed_at = time.monotonic()
             for result in self._detector.scan(items, cancel=job.cancel, annotate=provenance_columns):
                 batch.append(result)
                 done += 1
                 if time.monotonic() - flushed_at >= RESULT_FLUSH_SECONDS or self._inspect_pending():
-                    self.results.emit(batch)
+                    send.emit(batch)
                     batch, flushed_at = [], time.monotonic()
                     self._serve_inspect()
         finally:
             if batch:
-                self.results.emit(batch)
-            self.forget([str(item.path) for item in items[done:]])  # not scored: a later drop may score them
+                send.emit(batch)
+            if not job.rescan:  # not scored: a later drop may score them (a rescan's files keep their rows)
+                self.forget([str(item.path) for item in items[done:]])
             self._release(job)
             self.scan_finished.emit(job.job_id, job.cancel.is_set())
 

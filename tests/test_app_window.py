@@ -13,7 +13,8 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from conftest import save_image
-from convitx_desktop.main_window import NO_MODEL, SESSION_FILE, MainWindow
+from convitx_desktop.journal import SessionJournal
+from convitx_desktop.main_window import NO_MODEL, MainWindow
 from convitx_desktop.results_model import COLUMN, RESULT_ROLE
 from corpus import make_mixed_folder
 from model.results import CSV_COLUMNS, read_csv
@@ -176,7 +177,7 @@ def test_files_dropped_before_any_model_wait_for_one(qtbot, tiny_model_path, tmp
     window = open_window(qtbot, None, tmp_path / "user-config")
     qtbot.waitUntil(lambda: window.model_state.text() == NO_MODEL, timeout=SCAN_TIMEOUT_MS)
     assert not dialogs  # a missing built-in model is a status, not an error dialog
-    assert "Load model" in window.empty_state.text()
+    assert "Open model" in window.empty_state.text()
     make_images(tmp_path / "early", 2)
     window.add_paths([str(tmp_path / "early")])
     qtbot.waitUntil(lambda: "queued" in window.activity.text(), timeout=SCAN_TIMEOUT_MS)
@@ -375,8 +376,11 @@ def test_closing_during_a_scan_stops_cleanly_and_keeps_the_rows(qtbot, tiny_mode
     window.close()
     assert time.monotonic() - started < 10
     assert window.worker.isFinished()
-    session = read_csv(tmp_path / "user-data" / SESSION_FILE)
-    assert 2 <= len(session) < 60
+    journal = SessionJournal(tmp_path / "user-data")
+    [saved] = journal.sessions()
+    assert saved.rows == window.results.rowCount() and 2 <= saved.rows < 60
+    assert saved.unfinished  # closed mid-scan: the next start offers to finish it
+    journal.close()
 
 
 def test_the_window_module_does_not_load_torch():
