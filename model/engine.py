@@ -1,15 +1,17 @@
-"""The inference engine: batched scoring of files with decoding overlapped, streamed results,
-cooperative cancel, and heatmaps. Used by the CLI, the desktop worker, training's evaluation
-and the benchmark."""
+"""The inference engine: batched scoring of files with decoding overlapped (in worker processes,
+model/decoding.py), streamed results, cooperative cancel, and heatmaps. Used by the CLI, the
+desktop worker, training's evaluation and the benchmark."""
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
 import threading
+import weakref
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -19,20 +21,22 @@ from PIL import Image
 
 from .checkpoint import LoadedModel, load_checkpoint
 from .config import ModelInfo, Thresholds
+from .decoding import DEFAULT_DECODE_TIMEOUT, Decoded, DecodeStats, Decoder, DecoderPool, decode_crops
 from .device import cpu_threads, describe_device, resolve_device
 from .files import ScanItem
 from .frozen import FreezeError, freeze_for_cpu
 from .heatmap import Heatmap, grad_cam
-from .imageio import ImageLoadError, load_image
-from .preprocess import covering_boxes, crops_to_tensor, decode_short_side, preprocess, working_image
+from .imageio import load_image
+from .preprocess import covering_boxes, crops_to_tensor, decode_short_side, normalise, working_image
 from .resources import default_model_path
 from .results import ScanResult
 
 log = logging.getLogger(__name__)
 
-# Extra columns for a result (e.g. provenance), computed in the decode threads.
+# Extra columns for a result (e.g. provenance), computed in threads of this process beside the decoders.
 Annotator = Callable[[Path], dict[str, str]]
 HEATMAP_TILES_PER_AXIS = 4
+CANCEL_POLL_S = 0.1  # how often a scan waiting for a slow file looks at its cancel flag
 
 
 @dataclass
@@ -45,15 +49,34 @@ class _Prepared:
     extra: dict | None = None
 
 
+_CANCELLED = object()
+
+
+def _result(future: Future, cancel: threading.Event):
+    """The future's result, or _CANCELLED as soon as ``cancel`` is set while waiting for it."""
+    while True:
+        try:
+            return future.result(timeout=CANCEL_POLL_S)
+        except TimeoutError:
+            if cancel.is_set():
+                return _CANCELLED
+
+
 class Detector:
     """Owns one loaded model on one device. Thread-safe: scans and heatmaps share a lock.
 
     On the CPU, scores come from a frozen TorchScript copy of the network (model/frozen.py: built
     while loading, about a second); heatmaps, which need gradients, use the eager network.
-    ``optimize=False`` scores with the eager network too."""
+    ``optimize=False`` scores with the eager network too.
+
+    Files are decoded in ``decode_workers`` processes started here (model/decoding.py): a file
+    whose decoder crashes, or runs longer than ``decode_timeout`` seconds, becomes one error row.
+    ``decoder`` is the module-level function those processes run (tests pass hostile ones).
+    :meth:`close`, or dropping the Detector, stops them."""
 
     def __init__(self, loaded: LoadedModel, device: str = "auto", batch_size: int = 8,
-                 decode_workers: int | None = None, optimize: bool = True):
+                 decode_workers: int | None = None, optimize: bool = True,
+                 decode_timeout: float = DEFAULT_DECODE_TIMEOUT, decoder: Decoder = decode_crops):
         self.device = resolve_device(device)
         if self.device.type == "cpu":
             torch.set_num_threads(cpu_threads())
@@ -63,6 +86,10 @@ class Detector:
         # Decoding camera JPEGs costs about as much CPU as scoring them, so decoders may use every core
         # while the network waits for a batch (bench/NOTES.md: 2 decoders beat 1 and 3 on 2 cores).
         self.decode_workers = decode_workers or min(4, cpu_threads())
+        # Started first, so that the workers' imports overlap freezing the network.
+        self._decoders = DecoderPool(loaded.info.preprocess, self.decode_workers, decode_timeout, decoder,
+                                     receive=partial(normalise, cfg=loaded.info.preprocess))
+        self.close = weakref.finalize(self, self._decoders.close)
         # channels_last speeds up depthwise convolutions on CPU as well as on GPUs (bench/NOTES.md).
         self.network = loaded.network.to(self.device).eval().to(memory_format=torch.channels_last)
         self._lock = threading.Lock()
@@ -98,13 +125,14 @@ class Detector:
              annotate: Annotator | None = None) -> Iterator[ScanResult]:
         """Score every item, yielding one ScanResult per item in input order as batches finish.
 
-        Decoding runs ahead in a small thread pool; setting ``cancel`` stops after the batch in
-        flight (results already yielded stand)."""
+        Decoding runs ahead in the decoder processes (``annotate`` in threads here); setting
+        ``cancel`` stops after the batch in flight (results already yielded stand), and within
+        CANCEL_POLL_S while waiting for a slow file."""
         cancel = cancel or threading.Event()
         source = iter(items)
         window = self.batch_size * 2
-        pending: deque[Future] = deque()
-        pool = ThreadPoolExecutor(self.decode_workers, thread_name_prefix="convitx-decode")
+        pending: deque[tuple[ScanItem, Future | None, Future | None]] = deque()
+        annotators = ThreadPoolExecutor(self.decode_workers, thread_name_prefix="convitx-annotate") if annotate else None
         try:
             batch: list[_Prepared] = []
             while True:
@@ -113,10 +141,13 @@ class Detector:
                     if item is None:
                         break
                     item = item if isinstance(item, ScanItem) else ScanItem(Path(item))
-                    pending.append(pool.submit(self._prepare, item, annotate))
+                    pending.append(self._submit(item, annotate, annotators))
                 if cancel.is_set() or not pending:
                     break
-                batch.append(pending.popleft().result())
+                prepared = self._collect(*pending.popleft(), cancel)
+                if prepared is None:
+                    break
+                batch.append(prepared)
                 good = sum(p.crops is not None for p in batch)
                 if good >= self.batch_size or not pending:
                     yield from self._finish(batch)
@@ -124,18 +155,35 @@ class Detector:
             if batch and not cancel.is_set():
                 yield from self._finish(batch)
         finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+            for _, decoding, annotating in pending:
+                for future in (decoding, annotating):
+                    if future is not None:
+                        future.cancel()
+            if annotators:
+                annotators.shutdown(wait=False, cancel_futures=True)
 
-    def _prepare(self, item: ScanItem, annotate: Annotator | None) -> _Prepared:
-        extra = annotate(item.path) if annotate and not item.error else None
+    def _submit(self, item: ScanItem, annotate: Annotator | None,
+                annotators: ThreadPoolExecutor | None) -> tuple[ScanItem, Future | None, Future | None]:
         if item.error:
-            return _Prepared(item, error=item.error, extra=extra)
-        try:
-            decoded = load_image(item.path, min_short_side=decode_short_side(self.info.preprocess))
-            crops = preprocess(decoded.image, self.info.preprocess)
-        except ImageLoadError as exc:
-            return _Prepared(item, error=str(exc), extra=extra)
-        return _Prepared(item, crops=crops, width=decoded.width, height=decoded.height, extra=extra)
+            return item, None, None
+        annotating = annotators.submit(annotate, item.path) if annotate else None
+        return item, self._decoders.submit(item.path), annotating
+
+    @staticmethod
+    def _collect(item: ScanItem, decoding: Future | None, annotating: Future | None,
+                 cancel: threading.Event) -> _Prepared | None:
+        """The item's decoded crops and extra columns, or None when ``cancel`` is set while waiting."""
+        decoded = _result(decoding, cancel) if decoding else Decoded(error=item.error)
+        extra = _result(annotating, cancel) if annotating else None
+        if decoded is _CANCELLED or extra is _CANCELLED:
+            return None
+        return _Prepared(item, crops=decoded.crops, width=decoded.width, height=decoded.height,
+                         error=decoded.error, extra=extra)
+
+    @property
+    def decode_stats(self) -> DecodeStats:
+        """Files decoded, decoder crashes and time-outs, the slowest file: since the model loaded."""
+        return self._decoders.stats()
 
     def _finish(self, batch: list[_Prepared]) -> Iterator[ScanResult]:
         scored = [p for p in batch if p.crops is not None]

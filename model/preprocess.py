@@ -1,13 +1,19 @@
-"""Turn a decoded image into the crops the network scores, and back (crop boxes for heatmaps)."""
+"""Turn a decoded image into the crops the network scores, and back (crop boxes for heatmaps).
+
+torch is imported only where tensors are made: the decoder processes (model/decoding.py) cut uint8
+crops with :func:`crop_pixels` and start without it."""
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image
 
 from .config import PreprocessConfig
+
+if TYPE_CHECKING:
+    import torch
 
 Box = tuple[int, int, int, int]  # left, top, right, bottom in working-image pixels
 REDUCING_GAP = 3.0  # large downscales first box-reduce by an integer factor (Pillow's reducing_gap), then resample
@@ -67,12 +73,19 @@ def covering_boxes(width: int, height: int, crop: int) -> list[Box]:
 
 def crops_to_tensor(work: Image.Image, boxes: list[Box], cfg: PreprocessConfig) -> torch.Tensor:
     """Cut ``boxes`` out of ``work`` and normalise them: float32 (N, 3, crop, crop)."""
+    return normalise(cut_boxes(work, boxes), cfg)
+
+
+def cut_boxes(work: Image.Image, boxes: list[Box]) -> np.ndarray:
+    """``boxes`` of ``work`` as uint8 (N, height, width, 3)."""
     pixels = np.asarray(work, dtype=np.uint8)
-    return normalise(np.stack([pixels[top:bottom, left:right] for left, top, right, bottom in boxes]), cfg)
+    return np.stack([pixels[top:bottom, left:right] for left, top, right, bottom in boxes])
 
 
 def normalise(stack: np.ndarray, cfg: PreprocessConfig) -> torch.Tensor:
     """uint8 crops (N, H, W, 3) to the network's input: float32 (N, 3, H, W), mean and std removed."""
+    import torch
+
     tensor = torch.from_numpy(stack).permute(0, 3, 1, 2).float().div_(255.0)
     mean = torch.tensor(cfg.mean).view(1, 3, 1, 1)
     std = torch.tensor(cfg.std).view(1, 3, 1, 1)
@@ -80,7 +93,12 @@ def normalise(stack: np.ndarray, cfg: PreprocessConfig) -> torch.Tensor:
 
 
 def preprocess(image: Image.Image, cfg: PreprocessConfig) -> torch.Tensor:
-    """The crops one image is scored on, ready for the network.
+    """The crops one image is scored on, ready for the network."""
+    return normalise(crop_pixels(image, cfg), cfg)
+
+
+def crop_pixels(image: Image.Image, cfg: PreprocessConfig) -> np.ndarray:
+    """The crops one image is scored on, as uint8 (N, crop, crop, 3).
 
     Only the crops are resampled from the decoded image, not the whole working image: the same
     pixels as :func:`working_image` then cutting (within two grey levels, from Pillow's fixed-point
@@ -88,7 +106,7 @@ def preprocess(image: Image.Image, cfg: PreprocessConfig) -> torch.Tensor:
     size = working_size(image.size, cfg)
     boxes = scoring_boxes(size, cfg)
     if size == image.size:
-        return crops_to_tensor(image, boxes, cfg)
+        return cut_boxes(image, boxes)
     # working_image's resize first box-reduces the whole image by these integer factors (reducing_gap);
     # reducing the same way keeps its pixel grid, then each crop is resampled from the reduced image.
     factors = tuple(max(1, int(image.size[i] / size[i] / REDUCING_GAP)) for i in (0, 1))
@@ -98,4 +116,4 @@ def preprocess(image: Image.Image, cfg: PreprocessConfig) -> torch.Tensor:
     crops = [image.resize((right - left, bottom - top), Image.Resampling.BICUBIC,
                           box=(left * scale_x, top * scale_y, right * scale_x, bottom * scale_y))
              for left, top, right, bottom in boxes]
-    return normalise(np.stack([np.asarray(crop, dtype=np.uint8) for crop in crops]), cfg)
+    return np.stack([np.asarray(crop, dtype=np.uint8) for crop in crops])

@@ -1,0 +1,320 @@
+"""Decode images in worker processes, so that a native decoder (libjpeg, libwebp, libheif...) that
+crashes or hangs on one hostile file costs one error row, not the scan and not the app.
+
+Each worker process has a thread in this process that feeds it one file at a time, waits at most
+``timeout`` seconds, and kills and restarts a worker that died or hung. The crops come back through
+a block of shared memory per worker (uint8, at most ``max_crops`` crops of ``crop_size``) and are
+converted once, straight out of the block, by ``receive`` (the engine turns them into a tensor).
+
+Workers are started with 'spawn' (forking a process that runs Qt and torch threads is unsafe) and
+import only Pillow and numpy: this module, model.imageio and model.preprocess do not import torch.
+They exit with this process: a closed pipe ends an idle worker, and a thread in each worker ends
+it when this process disappears, even in the middle of a hung decode.
+
+The decoder is a parameter: a module-level (picklable) function ``decoder(path, cfg) ->
+DecodedPixels`` that raises ImageLoadError for a file it cannot read; :func:`decode_crops` is the
+real one. Tests pass decoders that abort, segfault or sleep on chosen files.
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import queue
+import signal
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, replace
+from multiprocessing.connection import wait
+from multiprocessing.shared_memory import SharedMemory
+from typing import Any, Callable
+
+import numpy as np
+
+from .config import PreprocessConfig
+from .imageio import ImageLoadError, load_image
+from .preprocess import crop_pixels, decode_short_side
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DECODE_TIMEOUT = 30.0  # seconds one file may take to decode
+START_TIMEOUT = 120.0  # a worker not ready by then (imports on a loaded machine) is killed and retried
+CLOSE_WAIT_S = 5.0  # for each worker to exit and its shared block to be freed
+START_ATTEMPTS = 3  # then that worker's files are decoded in this process, without isolation
+CRASHED = "decoder crashed on this file (damaged or hostile data)"
+_READY = "ready"
+
+
+@dataclass
+class DecodedPixels:
+    """What a decoder returns: the crops to score and the image's full size."""
+
+    pixels: np.ndarray  # uint8 (N, crop, crop, 3), 1 <= N <= max_crops
+    width: int
+    height: int
+
+
+@dataclass
+class Decoded:
+    """What a scan gets for one file: ``crops`` (from ``receive``) or the ``error`` its row shows."""
+
+    crops: Any = None
+    width: int | None = None
+    height: int | None = None
+    error: str = ""
+
+
+@dataclass
+class DecodeStats:
+    """Counts since the pool started, for logs and the fuzz run."""
+
+    files: int = 0
+    crashes: int = 0
+    timeouts: int = 0
+    slowest_s: float = 0.0
+    slowest_path: str = ""
+
+
+Decoder = Callable[[str, PreprocessConfig], DecodedPixels]
+
+
+def decode_crops(path: str, cfg: PreprocessConfig) -> DecodedPixels:
+    """The real decoder: open the file (JPEGs at reduced DCT scale when allowed) and cut the crops."""
+    decoded = load_image(path, min_short_side=decode_short_side(cfg))
+    return DecodedPixels(crop_pixels(decoded.image, cfg), decoded.width, decoded.height)
+
+
+def timed_out_message(timeout: float) -> str:
+    return f"decoding timed out after {timeout:g} s (damaged or hostile data?)"
+
+
+class DecoderPool:
+    """``workers`` decoder processes behind one queue; :meth:`submit` returns a Future of Decoded.
+
+    Processes start now, in the background (a scan that comes before they are ready waits for
+    them); :meth:`close` stops them."""
+
+    def __init__(self, cfg: PreprocessConfig, workers: int, timeout: float = DEFAULT_DECODE_TIMEOUT,
+                 decoder: Decoder = decode_crops, receive: Callable[[np.ndarray], Any] = np.copy):
+        if timeout <= 0:
+            raise ValueError("the decode timeout must be more than 0 seconds")
+        self.cfg, self.timeout, self.decoder, self.receive = cfg, timeout, decoder, receive
+        self._context = multiprocessing.get_context("spawn")
+        self._tasks: queue.SimpleQueue = queue.SimpleQueue()
+        self._stats = DecodeStats()
+        self._stats_lock = threading.Lock()
+        self._closed = threading.Event()
+        self._lanes = [_Lane(self, index) for index in range(max(1, workers))]
+
+    def submit(self, path: str | os.PathLike) -> Future:
+        if self._closed.is_set():
+            raise RuntimeError("the decoder pool is closed")
+        future: Future = Future()
+        self._tasks.put((os.fspath(path), future))
+        return future
+
+    def stats(self) -> DecodeStats:
+        with self._stats_lock:
+            return replace(self._stats)
+
+    def close(self) -> None:
+        """Stop every worker (files still queued are cancelled) and free the shared memory."""
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        for _ in self._lanes:
+            self._tasks.put(None)
+        for lane in self._lanes:
+            lane.stop()
+        for lane in self._lanes:
+            lane.thread.join(CLOSE_WAIT_S)
+
+    def _count(self, path: str, seconds: float, error: str) -> None:
+        with self._stats_lock:
+            stats = self._stats
+            stats.files += 1
+            stats.crashes += error == CRASHED
+            stats.timeouts += error == timed_out_message(self.timeout)
+            if seconds > stats.slowest_s:
+                stats.slowest_s, stats.slowest_path = seconds, path
+
+
+class _Lane:
+    """One worker process, its shared block, and the thread here that feeds and watches it."""
+
+    def __init__(self, pool: DecoderPool, index: int):
+        self.pool = pool
+        cfg = pool.cfg
+        self.shape = (cfg.max_crops, cfg.crop_size, cfg.crop_size, 3)
+        self.block = SharedMemory(create=True, size=int(np.prod(self.shape)))
+        self.process: Any = None
+        self.conn: Any = None
+        self.ready = False
+        self.isolated = True
+        self.thread = threading.Thread(target=self._run, name=f"convitx-decoder-{index}", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        self._start()
+        while (task := self.pool._tasks.get()) is not None:
+            path, future = task
+            if self.pool._closed.is_set() or not future.set_running_or_notify_cancel():
+                future.cancel()
+                continue
+            started = time.monotonic()
+            try:
+                decoded = self._decode(path)
+            except BaseException as exc:  # never leave a scan waiting on a Future no one will set
+                future.set_exception(exc)
+                continue
+            self.pool._count(path, time.monotonic() - started, decoded.error)
+            future.set_result(decoded)
+        self._kill()
+        self.block.close()
+        self.block.unlink()
+
+    def stop(self) -> None:
+        """Called by the pool: ends a hung decode at once; the thread then exits and frees the block."""
+        process = self.process
+        try:
+            if process is not None:
+                process.kill()
+        except ValueError:  # the lane closed it meanwhile
+            pass
+
+    def _start(self) -> None:
+        parent, child = self.pool._context.Pipe()
+        self.process = self.pool._context.Process(
+            target=_serve, args=(child, self.pool.decoder, self.pool.cfg, self.block.name, self.shape),
+            name="convitx-decoder", daemon=True)
+        self.process.start()
+        child.close()
+        self.conn, self.ready = parent, False
+
+    def _wait_ready(self) -> bool:
+        for attempt in range(START_ATTEMPTS):
+            if attempt:
+                self._kill()
+                self._start()
+            if self.conn in wait([self.conn, self.process.sentinel], START_TIMEOUT):
+                try:
+                    self.ready = self.conn.recv() == _READY
+                except (EOFError, OSError):
+                    pass
+            if self.ready or self.pool._closed.is_set():
+                return self.ready
+        log.warning("the decoder process would not start (exit code %s); decoding in this process, "
+                    "without crash isolation", self.process.exitcode)
+        self._kill()
+        return False
+
+    def _decode(self, path: str) -> Decoded:
+        if self.isolated and not self.ready:
+            self.isolated = self._wait_ready()
+        if not self.isolated:
+            return self._decode_here(path)
+        self.conn.send(path)
+        done = wait([self.conn, self.process.sentinel], self.pool.timeout)
+        reply = None
+        if self.conn in done:
+            try:
+                reply = self.conn.recv()
+            except (EOFError, OSError):
+                pass
+        if reply is not None:
+            return self._receive(reply)
+        if self.pool._closed.is_set():
+            return Decoded(error="scan stopped")
+        if done:
+            log.warning("the decoder crashed on %s (exit code %s); restarting it", path, self.process.exitcode)
+            error = CRASHED
+        else:
+            log.warning("decoding %s took over %g s; restarting the decoder", path, self.pool.timeout)
+            error = timed_out_message(self.pool.timeout)
+        self._kill()
+        self._start()
+        return Decoded(error=error)
+
+    def _receive(self, reply: tuple) -> Decoded:
+        if reply[0] == "error":
+            return Decoded(error=reply[1])
+        _, count, width, height = reply
+        pixels = np.ndarray(self.shape, np.uint8, buffer=self.block.buf)[:count]
+        try:
+            return Decoded(crops=self.pool.receive(pixels), width=width, height=height)
+        finally:
+            del pixels  # the block cannot be closed while a view of it exists
+
+    def _decode_here(self, path: str) -> Decoded:
+        decoded = _run_decoder(self.pool.decoder, path, self.pool.cfg, self.shape)
+        if isinstance(decoded, str):
+            return Decoded(error=decoded)
+        return Decoded(crops=self.pool.receive(decoded.pixels), width=decoded.width, height=decoded.height)
+
+    def _kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.join()
+            self.process.close()
+            self.process = None
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+        self.ready = False
+
+
+# --- in the worker process -----------------------------------------------------------------------
+
+def _serve(conn, decoder: Decoder, cfg: PreprocessConfig, block_name: str, shape: tuple) -> None:
+    """The worker's loop: a path in, crops into the shared block, ("ok", count, width, height) or
+    ("error", message) out; None or a closed pipe ends it."""
+    _live_and_die_with_parent()
+    block = SharedMemory(name=block_name)
+    out = np.ndarray(shape, np.uint8, buffer=block.buf)
+    conn.send(_READY)
+    while True:
+        try:
+            path = conn.recv()
+        except (EOFError, OSError):
+            return
+        if path is None:
+            return
+        conn.send(_decode_into(out, decoder, path, cfg))
+
+
+def _decode_into(out: np.ndarray, decoder: Decoder, path: str, cfg: PreprocessConfig) -> tuple:
+    decoded = _run_decoder(decoder, path, cfg, out.shape)
+    if isinstance(decoded, str):
+        return "error", decoded
+    out[: len(decoded.pixels)] = decoded.pixels
+    return "ok", len(decoded.pixels), decoded.width, decoded.height
+
+
+def _run_decoder(decoder: Decoder, path: str, cfg: PreprocessConfig, shape: tuple) -> DecodedPixels | str:
+    """The decoder's crops, checked against the block's ``shape``, or the error message for the row."""
+    try:
+        decoded = decoder(path, cfg)
+    except ImageLoadError as exc:
+        return str(exc)
+    except Exception as exc:  # a Python error is one row too; only native faults cost a restart
+        return f"damaged or unsupported image ({type(exc).__name__}: {exc})"
+    pixels = decoded.pixels
+    if pixels.dtype != np.uint8 or pixels.shape[1:] != shape[1:] or not 1 <= len(pixels) <= shape[0]:
+        return f"the decoder returned crops of shape {pixels.shape} ({pixels.dtype}), expected up to {shape}"
+    return decoded
+
+
+def _live_and_die_with_parent() -> None:
+    """Ctrl-C is the parent's to handle (it cancels the scan); no core files from a crashing decoder
+    land in the user's folder; and the worker ends when the parent process is gone, even if killed."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    except (ImportError, ValueError, OSError):  # Windows has no resource module
+        pass
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=lambda: (parent.join(), os._exit(1)), daemon=True).start()

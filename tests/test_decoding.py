@@ -1,0 +1,113 @@
+"""Decoder isolation: a decoder that crashes or hangs on one file costs that file's row, nothing more."""
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import hostile
+from conftest import save_image
+from model import Detector
+
+TIMEOUT_S = 2.0
+
+
+@pytest.fixture(scope="module")
+def guarded(tiny_model_path):
+    detector = Detector.from_file(tiny_model_path, device="cpu", batch_size=4, decoder=hostile.hostile,
+                                  decode_timeout=TIMEOUT_S)
+    yield detector
+    detector.close()
+
+
+def test_a_crashing_or_hanging_decoder_costs_one_row_and_the_scan_goes_on(tmp_path, guarded):
+    good = [save_image(tmp_path / f"{i:02d}.png", seed=i) for i in range(9)]
+    hostile_files = {name: save_image(tmp_path / name) for name in ("abort.png", "hang.png", "segfault.png")}
+    order = good[:3] + [hostile_files["abort.png"]] + good[3:5] + [hostile_files["hang.png"]] + good[5:7] \
+        + [hostile_files["segfault.png"]] + good[7:]
+    started = time.monotonic()
+    results = list(guarded.scan(order))
+    assert [r.path for r in results] == [str(p) for p in order]
+    by_name = {Path(r.path).name: r for r in results}
+    assert by_name["abort.png"].verdict == by_name["segfault.png"].verdict == "error"
+    assert "decoder crashed" in by_name["abort.png"].error and "decoder crashed" in by_name["segfault.png"].error
+    assert by_name["hang.png"].verdict == "error" and "timed out after 2 s" in by_name["hang.png"].error
+    assert all(by_name[p.name].ok and by_name[p.name].width == 96 for p in good)
+    assert time.monotonic() - started < 30  # the hang cost its time-out, not an hour
+    stats = guarded.decode_stats
+    assert stats.crashes >= 2 and stats.timeouts >= 1
+    # the restarted decoders keep scoring, the same as before the faults
+    again = list(guarded.scan(good))
+    assert [r.p_ai for r in again] == [by_name[p.name].p_ai for p in good]
+
+
+def test_cancel_while_a_file_hangs_stops_at_once_and_keeps_the_rows(tmp_path, guarded):
+    paths = [save_image(tmp_path / f"{i}.png", seed=i) for i in range(2)] + [save_image(tmp_path / "hang.png")]
+    paths += [save_image(tmp_path / f"later{i}.png", seed=i) for i in range(3)]
+    cancel = threading.Event()
+    timer = threading.Timer(0.5, cancel.set)
+    timer.start()
+    started = time.monotonic()
+    results = list(guarded.scan(paths, cancel=cancel))
+    assert time.monotonic() - started < 0.5 + TIMEOUT_S / 2
+    assert [r.path for r in results] == [str(p) for p in paths[: len(results)]] and len(results) <= 2
+
+
+def test_decoder_processes_start_without_torch_or_qt(tmp_path, guarded):
+    result = next(guarded.scan([save_image(tmp_path / "probe.png")]))
+    assert result.error == "imported: "
+
+
+def test_annotations_still_come_with_each_row(tmp_path, guarded):
+    paths = [save_image(tmp_path / f"{i}.png", seed=i) for i in range(3)] + [save_image(tmp_path / "abort.png")]
+    results = list(guarded.scan(paths, annotate=lambda path: {"provenance": f"seen {path.name}"}))
+    assert [r.provenance for r in results] == [f"seen {p.name}" for p in paths]
+    assert results[-1].verdict == "error"
+
+
+DETECTOR_THEN_HANG = """
+import sys, multiprocessing
+sys.path.insert(0, sys.argv[3])
+import hostile
+from model import Detector
+detector = Detector.from_file(sys.argv[1], device="cpu", decoder=hostile.hostile, decode_timeout=600)
+print(" ".join(str(p.pid) for p in multiprocessing.active_children()), flush=True)
+list(detector.scan([sys.argv[2]]))
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL and /proc")
+def test_decoder_processes_die_when_the_scanning_process_is_killed(tmp_path, tiny_model_path):
+    hang = save_image(tmp_path / "hang.png")
+    scanner = subprocess.Popen([sys.executable, "-c", DETECTOR_THEN_HANG, str(tiny_model_path), str(hang),
+                                str(Path(__file__).parent)], stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, text=True)
+    workers = [int(pid) for pid in scanner.stdout.readline().split()]
+    assert workers
+    time.sleep(1.0)  # the hang is now under way in one worker
+    scanner.send_signal(signal.SIGKILL)
+    scanner.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in workers)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+def test_scan_refuses_a_decode_timeout_that_is_not_a_positive_number(tmp_path, capsys):
+    from model.cli import main
+
+    for bad in ("0", "-1", "inf"):
+        assert main(["scan", str(tmp_path), "--csv", str(tmp_path / "out.csv"), "--decode-timeout", bad]) == 2
+    assert "--decode-timeout must be" in capsys.readouterr().err
