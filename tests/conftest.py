@@ -33,14 +33,13 @@ def make_tiny_checkpoint(path, seed: int = 0, **info_changes):
     network = create_model("convitx_test")
     with torch.no_grad():  # give BatchNorm non-trivial statistics so outputs vary between images
         network.head[0].running_var.uniform_(0.5, 2.0)
-    info = default_info(
-        "convitx_test",
-        name="tiny-test-model",
-        preprocess=PreprocessConfig(mode="multicrop", crop_size=32, max_crops=4, max_short_side=64),
-        thresholds=Thresholds(human_below=0.4, ai_above=0.6),
-        card="# Tiny test model\nRandom weights, for tests only.",
+    info = default_info("convitx_test", **{
+        "name": "tiny-test-model",
+        "preprocess": PreprocessConfig(mode="multicrop", crop_size=32, max_crops=4, max_short_side=64),
+        "thresholds": Thresholds(human_below=0.4, ai_above=0.6),
+        "card": "# Tiny test model\nRandom weights, for tests only.",
         **info_changes,
-    )
+    })
     return save_checkpoint(network, info, path)
 
 
