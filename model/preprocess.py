@@ -19,17 +19,20 @@ Box = tuple[int, int, int, int]  # left, top, right, bottom in working-image pix
 REDUCING_GAP = 3.0  # large downscales first box-reduce by an integer factor (Pillow's reducing_gap), then resample
 
 
-def decode_short_side(cfg: PreprocessConfig) -> int:
-    """The shortest side a JPEG may be decoded at without losing pixels the network would see."""
-    return cfg.crop_size if cfg.mode == "resize" else cfg.max_short_side
+def decode_short_side(cfg: PreprocessConfig) -> int | None:
+    """The shortest side a JPEG may be decoded at without losing pixels the network would see
+    (None: full scale, for the native grid)."""
+    return {"resize": cfg.crop_size, "multicrop": cfg.max_short_side}.get(cfg.mode)
 
 
 def working_size(size: tuple[int, int], cfg: PreprocessConfig) -> tuple[int, int]:
-    """Width and height of the working image: the shorter side ``crop_size`` (resize mode) or within
-    [crop_size, max_short_side] (multicrop), aspect ratio kept."""
+    """Width and height of the working image: the shorter side ``crop_size`` (resize mode), within
+    [crop_size, max_short_side] (multicrop) or at least ``crop_size`` (native), aspect ratio kept."""
     short = min(size)
     if cfg.mode == "resize":
         target = cfg.crop_size
+    elif cfg.mode == "native":
+        target = max(short, cfg.crop_size)
     else:
         target = min(max(short, cfg.crop_size), cfg.max_short_side)
     if target == short:

@@ -5,8 +5,9 @@ are AI; its human photos are larger JPEGs. A network left alone learns "small JP
 "no JPEG blocks = AI". Every augmentation here is applied to BOTH classes with the same
 probabilities, so those cues stop predicting the label:
 
-1. random rescale (log-uniform between ``min_scale`` and ``max_scale``): resolution and the
-   original file's JPEG grid stop being a give-away (a downscale of 2x or more erases 8x8 blocks);
+1. random rescale (log-uniform between ``min_scale`` and ``max_scale``, with a filter drawn from
+   ``filters``): resolution, resampling traces and the original file's JPEG grid stop being a
+   give-away (a downscale of 2x or more erases 8x8 blocks);
 2. occasional Gaussian blur;
 3. re-encoding: JPEG at a random quality and chroma subsampling, or WebP, or a PNG round-trip
    (lossless: the pixels do not change; it keeps the codec path honest and costs little);
@@ -37,6 +38,7 @@ class AugmentConfig:
     rescale_p: float = 0.6
     min_scale: float = 0.5
     max_scale: float = 1.25
+    filters: tuple[str, ...] = ("bicubic",)
     blur_p: float = 0.1
     blur_radius: tuple[float, float] = (0.3, 1.2)
     jpeg_p: float = 0.5
@@ -53,22 +55,27 @@ class AugmentConfig:
             raise ValueError("jpeg_p + webp_p + png_p must not exceed 1 (one re-encoding per view)")
         if not 0 < self.min_scale <= self.max_scale:
             raise ValueError("need 0 < min_scale <= max_scale")
+        unknown = set(self.filters) - set(RESAMPLING)
+        if not self.filters or unknown:
+            raise ValueError(f"filters must be some of {', '.join(RESAMPLING)}")
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
+RESAMPLING = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR,
+              "lanczos": Image.Resampling.LANCZOS, "box": Image.Resampling.BOX}
 NO_AUGMENT = AugmentConfig(rescale_p=0, blur_p=0, jpeg_p=0, webp_p=0, png_p=0, grayscale_p=0, hflip_p=0)
 
 
 # --- single operations (also used by evaluation's robustness rows) ------------------------------
 
-def resize_by(image: Image.Image, factor: float) -> Image.Image:
-    """Scale both sides by ``factor`` (bicubic, anti-aliased), at least 1 px."""
+def resize_by(image: Image.Image, factor: float, resample: str = "bicubic") -> Image.Image:
+    """Scale both sides by ``factor`` (anti-aliased ``resample`` filter), at least 1 px."""
     size = (max(1, round(image.size[0] * factor)), max(1, round(image.size[1] * factor)))
     if size == image.size:
         return image
-    return image.resize(size, Image.Resampling.BICUBIC, reducing_gap=None if factor > 1 else 3.0)
+    return image.resize(size, RESAMPLING[resample], reducing_gap=None if factor > 1 else 3.0)
 
 
 def encode(image: Image.Image, fmt: str, **options) -> bytes:
@@ -111,7 +118,7 @@ def augment_image(image: Image.Image, aug: AugmentConfig, rng: np.random.Generat
     """Steps 1-3: rescale, blur and re-encode a decoded RGB image."""
     if rng.random() < aug.rescale_p:
         scale = math.exp(rng.uniform(math.log(aug.min_scale), math.log(aug.max_scale)))
-        image = resize_by(image, scale)
+        image = resize_by(image, scale, str(rng.choice(aug.filters)))
     if rng.random() < aug.blur_p:
         image = image.filter(ImageFilter.GaussianBlur(float(rng.uniform(*aug.blur_radius))))
     codec = rng.random()

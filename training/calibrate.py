@@ -14,8 +14,13 @@ the total; 0.5 by default, so the numbers do not depend on the validation set's 
    mistakes at t (e.g. 80% of the human images scored above t end up inside the band).
    ``--rule error-quantile`` uses this rule on both sides.
 
+4. With ``max_uncertain`` (e.g. 0.1), a band holding more than that share of the validation images
+   is narrowed towards t, both edges by the same factor, until it holds at most that share: a
+   band that leaves most images "uncertain" tells the user nothing. Precision outside it then
+   falls below the target; the card reports what it reaches.
+
 So outside the band the detector is right at least ``target_precision`` of the time on the
-validation data (where the target is reachable), and the band absorbs the rest. The result goes
+validation data (where the target is reachable and the band is not narrowed), and the band absorbs the rest. The result goes
 into ModelInfo.thresholds and the numbers into ModelInfo.metrics["calibration"].
 """
 from __future__ import annotations
@@ -51,7 +56,8 @@ def _cuts(s: np.ndarray) -> np.ndarray:
 
 
 def choose_thresholds(labels: Sequence, scores: Sequence, target_precision: float = 0.95, prior_ai: float = 0.5,
-                      rule: str = "precision", error_quantile: float = 0.8) -> tuple[Thresholds, float, dict]:
+                      rule: str = "precision", error_quantile: float = 0.8,
+                      max_uncertain: float | None = None) -> tuple[Thresholds, float, dict]:
     """Return (band, decision threshold t, details) by the rule in this module's docstring."""
     if rule not in ("precision", "error-quantile"):
         raise ValueError("rule must be 'precision' or 'error-quantile'")
@@ -98,6 +104,9 @@ def choose_thresholds(labels: Sequence, scores: Sequence, target_precision: floa
     ai_above = error_edge("ai") if ai_above is None else ai_above
     human_below = error_edge("human") if human_below is None else human_below
     band = Thresholds(human_below=min(human_below, t), ai_above=max(ai_above, t))
+    details["max_uncertain"] = max_uncertain
+    if max_uncertain is not None:
+        band = narrow_band(s, band, t, max_uncertain)
 
     called_ai = s >= band.ai_above
     called_human = s < band.human_below
@@ -108,6 +117,23 @@ def choose_thresholds(labels: Sequence, scores: Sequence, target_precision: floa
     details["band"] = band_metrics(y, s, band)
     details["at_threshold"] = binary_metrics(y, s, t)
     return band, t, clean(details)
+
+
+def narrow_band(scores: np.ndarray, band: Thresholds, t: float, max_share: float) -> Thresholds:
+    """The widest band [t - f(t - low), t + f(high - t)), 0 <= f <= 1, holding at most ``max_share`` of ``scores``."""
+    def scaled(f: float) -> Thresholds:
+        return Thresholds(human_below=t - f * (t - band.human_below), ai_above=t + f * (band.ai_above - t))
+
+    def share(b: Thresholds) -> float:
+        return float(np.mean((scores >= b.human_below) & (scores < b.ai_above)))
+
+    if share(band) <= max_share:
+        return band
+    low, high = 0.0, 1.0
+    for _ in range(40):
+        middle = (low + high) / 2
+        low, high = (middle, high) if share(scaled(middle)) <= max_share else (low, middle)
+    return scaled(low)
 
 
 def score_samples(model_path: str | os.PathLike, samples: Sequence[ds.Sample], device: str = "auto",
@@ -149,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rule", default="precision", choices=["precision", "error-quantile"])
     parser.add_argument("--error-quantile", type=float, default=0.8,
                         help="share of each side's mistakes the band absorbs under the fallback rule (default 0.8)")
+    parser.add_argument("--max-uncertain", type=float, metavar="SHARE",
+                        help="narrow the band until at most this share of the validation images is inside (e.g. 0.1)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     args = parser.parse_args(argv)
     try:
@@ -163,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
             labels, scores = score_samples(args.model, load_eval_samples(args.data or [], args.samples), args.device)
         details = calibrate(args.model, args.out or args.model, labels, scores,
                             target_precision=args.target_precision, prior_ai=args.prior_ai, rule=args.rule,
-                            error_quantile=args.error_quantile)
+                            error_quantile=args.error_quantile, max_uncertain=args.max_uncertain)
     except (ds.DataError, CheckpointError, ValueError, OSError) as exc:
         print(f"calibrate: {exc}", file=sys.stderr)
         return 2

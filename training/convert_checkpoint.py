@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from model.config import PreprocessConfig, default_info
+from model.config import PREPROCESS_MODES, PreprocessConfig, default_info
 from model.network import ConViTX, create_model
 from model.presets import get_preset, list_presets
 
@@ -226,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--preset", default="convitx_large", choices=list_presets(),
                         help="architecture the weights belong to (default convitx_large, the original design)")
     parser.add_argument("--name", help="model name shown in the app")
-    parser.add_argument("--mode", default="resize", choices=["resize", "multicrop"],
+    parser.add_argument("--mode", default="resize", choices=list(PREPROCESS_MODES),
                         help="preprocessing stored with it (default resize: the original design's single 224 px view)")
     return parser
 

@@ -11,7 +11,8 @@ group. Three ways to describe a data set, freely combined (``load_data``):
   file names relative to the CSV's folder). It has no source column, so every image is its own group;
 * a manifest TSV like the trainpool's ``MANIFEST.tsv`` (columns ``label`` = ai/real/human,
   ``kind``, ``generator_or_source``, ..., ``relpath`` relative to the TSV's folder), or a folder
-  that holds one.
+  that holds one. An optional ``group`` column overrides the split group (``source:<source>``):
+  aligned pairs carry their real image's group, so a pair never straddles a split.
 
 Splits keep every group on one side, so near-identical siblings (one prompt series, one
 photographer's set) never straddle training and validation. ``source_folds`` and
@@ -53,6 +54,7 @@ class Sample:
     kind: str = ""  # photo / art / generated, when known
     group: str = ""  # split unit; siblings share one. Empty = the image is its own group
     origin: str = ""  # which data set description it came from
+    repo: str = ""  # where the file was published (manifest ``repo``: owner/name, pypi:..., debian:...)
 
     @property
     def split_group(self) -> str:
@@ -128,8 +130,9 @@ def read_manifest(tsv_path: str | os.PathLike, root: str | os.PathLike | None = 
                 label=label,
                 source=source or LABEL_NAMES[label],
                 kind=(row.get("kind") or "").strip(),
-                group=f"source:{source}" if source else "",
+                group=(row.get("group") or "").strip() or (f"source:{source}" if source else ""),
                 origin=str(tsv_path),
+                repo=(row.get("repo") or "").strip(),
             ))
     return samples
 

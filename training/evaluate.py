@@ -28,7 +28,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 from model.checkpoint import CheckpointError
-from model.config import ModelInfo
+from model.config import ModelInfo, PreprocessConfig
 from model.engine import Detector
 from model.imageio import ImageLoadError, load_image
 
@@ -227,9 +227,7 @@ def markdown_report(report: dict) -> str:
         "",
         f"Model file `{report['model']}` (preset `{report['preset']}`), {report['images']} images"
         + (f", {report['unreadable']} unreadable" if report["unreadable"] else "") + ".",
-        f"Scored like the app: {report['preprocess']['mode']} preprocessing, crop {report['preprocess']['crop_size']}, "
-        f"up to {report['preprocess']['max_crops']} crops, shorter side at most "
-        f"{report['preprocess']['max_short_side']}.",
+        f"Scored like the app: {PreprocessConfig(**report['preprocess']).describe()}.",
         "",
         "## Overall",
         "",

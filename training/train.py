@@ -30,12 +30,13 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
+from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 
 from model.checkpoint import save_checkpoint
-from model.config import PreprocessConfig, default_info
+from model.config import PREPROCESS_MODES, PreprocessConfig, default_info
 from model.device import cpu_threads, resolve_device
 from model.imageio import ImageLoadError, load_image
 from model.network import create_model
@@ -44,6 +45,8 @@ from model.presets import get_preset, list_presets
 
 from . import datasets as ds
 from .augment import NO_AUGMENT, AugmentConfig, train_view, view_rng
+from .crop_cache import CropCache
+from .exclusion import Exclusions, check_samples
 from .metrics import binary_metrics, clean, log_loss
 from .weights import WeightsError, freeze, load_backbone_file, load_timm_pretrained, parameter_groups
 
@@ -51,6 +54,10 @@ AUGMENT_PRESETS = {
     "default": AugmentConfig(),
     "light": AugmentConfig(rescale_p=0.3, min_scale=0.8, max_scale=1.25, blur_p=0.0, jpeg_p=0.3,
                            jpeg_quality=(80, 95), webp_p=0.0, png_p=0.0, grayscale_p=0.0),
+    # For native-resolution training: a rescale no larger than 1x, by one of several filters, on a
+    # third of the views, so resampling traces are seen on both classes but most views keep the file's grid.
+    "native": AugmentConfig(rescale_p=0.35, min_scale=0.4, max_scale=1.0,
+                            filters=("bicubic", "bilinear", "lanczos", "box"), jpeg_p=0.45, webp_p=0.15),
     "none": NO_AUGMENT,
 }
 # Settings of one invocation, taken from the command line even on --resume (the rest come from config.json).
@@ -111,6 +118,8 @@ class TrainConfig:
     stop_after: int | None = None
     val_batch_crops: int = 64
     name: str | None = None
+    cache_dir: str | None = None  # native crops cut once (crop_cache.py) and the exclusion check's hashes
+    exclusions: str | None = None  # folder with EXCLUDE_REPOS.txt and EXCLUDE_HASHES.txt (exclusion.py)
     plots: bool = True
     quiet: bool = False
 
@@ -132,9 +141,15 @@ class TrainImages(Dataset):
     """Augmented training crops; ``epoch`` is set before each epoch so every view is reproducible."""
 
     def __init__(self, samples: list[ds.Sample], cfg: PreprocessConfig, aug: AugmentConfig,
-                 weights: np.ndarray, seed: int):
+                 weights: np.ndarray, seed: int, cache: CropCache | None = None):
         self.samples, self.cfg, self.aug, self.weights, self.seed = samples, cfg, aug, weights, seed
+        self.cache = cache
         self.epoch = 0
+
+    def _image(self, path: str, rng: np.random.Generator) -> Image.Image:
+        if self.cache is not None:
+            return self.cache.load(path, rng)
+        return load_image(path, min_short_side=decode_short_side(self.cfg)).image
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -144,11 +159,12 @@ class TrainImages(Dataset):
         # distributed run still gets full, equal batches; the replacement is counted.
         for attempt in range(min(len(self.samples), 50)):
             j = (index + attempt) % len(self.samples)
+            rng = view_rng(self.seed, self.epoch, j)
             try:
-                image = load_image(self.samples[j].path, min_short_side=decode_short_side(self.cfg)).image
+                image = self._image(self.samples[j].path, rng)
             except ImageLoadError:
                 continue
-            view = train_view(image, self.cfg, self.aug, view_rng(self.seed, self.epoch, j))
+            view = train_view(image, self.cfg, self.aug, rng)
             return view, self.samples[j].label, float(self.weights[j]), j, attempt > 0
         raise ds.DataError(f"50 training images in a row could not be read, from {self.samples[index].path}")
 
@@ -342,6 +358,10 @@ def build_split(cfg: TrainConfig, log) -> tuple[list[ds.Sample], list[ds.Sample]
         return lists["train"], lists.get("val", []), {"mode": "file", "file": cfg.split_file}
     samples = ds.load_data(cfg.data, log=log)
     info: dict[str, Any] = {"mode": cfg.split, "seed": cfg.seed}
+    if cfg.exclusions:
+        hash_cache = Path(cfg.cache_dir) / "dhash.json" if cfg.cache_dir else None
+        report = check_samples(samples, Exclusions.load(cfg.exclusions), hash_cache, log=log)
+        samples, info["exclusion"] = report.kept, report.summary()
     if cfg.val_data:
         train, val = samples, ds.load_data(cfg.val_data, log=log)
         info["mode"] = "given"
@@ -572,7 +592,14 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult | None:
 
     # loaders
     weights = sample_weights(train_samples, cfg.balance)
-    train_set = TrainImages(train_samples, pre, aug, weights, cfg.seed)
+    cache = None
+    if cfg.cache_dir:
+        cache = CropCache(Path(cfg.cache_dir) / "crops", seed=cfg.seed)
+        if world.main:
+            cache.fill([s.path for s in train_samples], log=log)
+        if world.enabled:
+            dist.barrier()
+    train_set = TrainImages(train_samples, pre, aug, weights, cfg.seed, cache)
     sampler = DistributedSampler(train_set, num_replicas=world.world, rank=world.rank, shuffle=True, seed=cfg.seed)
     loader_args = dict(num_workers=workers, pin_memory=device.type == "cuda", worker_init_fn=_worker_init,
                        persistent_workers=False, **({"prefetch_factor": 4} if workers else {}))
@@ -582,7 +609,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult | None:
     val_loader = None
     if val_samples:
         val_indices = list(range(world.rank, len(val_samples), world.world))
-        per_batch = max(1, cfg.val_batch_crops // pre.max_crops if pre.mode == "multicrop" else cfg.val_batch_crops)
+        per_batch = max(1, cfg.val_batch_crops // pre.max_crops if pre.mode != "resize" else cfg.val_batch_crops)
         val_loader = DataLoader(torch.utils.data.Subset(ValImages(val_samples, pre), val_indices),
                                 batch_size=per_batch, shuffle=False, collate_fn=collate_val, **loader_args)
     steps_per_epoch = math.ceil(len(train_loader) / cfg.accum_steps)
@@ -841,12 +868,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="loss weights: equal total weight per class (default), also per source, or none")
     d.add_argument("--augment", default="default", choices=sorted(AUGMENT_PRESETS),
                    help="augmentation strength (default: rescale, blur, JPEG/WebP re-encoding, flips)")
+    d.add_argument("--cache-dir", metavar="DIR",
+                   help="cut native-resolution regions of every training image once and train from them")
+    d.add_argument("--exclusions", metavar="DIR",
+                   help="folder with EXCLUDE_REPOS.txt and EXCLUDE_HASHES.txt: refuse excluded repositories, "
+                        "drop near-duplicates of evaluation images")
 
     m = p.add_argument_group("model")
     m.add_argument("--preset", default="convitx_lite", choices=list_presets(),
                    help="architecture (default convitx_lite)")
-    m.add_argument("--mode", default="multicrop", choices=["multicrop", "resize"],
-                   help="multicrop = native resolution, several crops (default); resize = shrink to one crop")
+    m.add_argument("--mode", default="multicrop", choices=list(PREPROCESS_MODES),
+                   help="native = the file's own pixels, several crops; multicrop = native up to --max-short-side "
+                        "(default); resize = shrink to one crop")
     m.add_argument("--crop-size", type=int, metavar="PX", help="crop size (default: the preset's input size)")
     m.add_argument("--max-crops", type=int, default=2, metavar="N", help="crops scored per image (default 2)")
     m.add_argument("--max-short-side", type=int, default=512, metavar="PX",

@@ -6,7 +6,11 @@ The recipe (fixed here, recorded in the work folder and in the model card):
   ``data/public/backbones/tf_efficientnet_lite0.safetensors`` (written by training/public_data.py),
   Swin branch random;
 * data: ``../shared/data/trainpool/MANIFEST.tsv`` + ``data/public/MANIFEST.tsv`` (repository-relative);
-* multicrop preprocessing: crop 224, up to 2 crops, shorter side at most 512;
+* native preprocessing: the file's own pixel grid, crop 224, up to 6 evenly spread crops (mean logit);
+  training views come from native regions cut once (``<work>/cache``) with the ``native`` augmentation
+  (a third rescaled 0.4-1x by one of four filters, JPEG/WebP round trips, for both classes alike);
+* the exclusion check (training/exclusion.py): no excluded repository, no near-duplicate of an
+  evaluation image; training refuses to start without the lists;
 * validation on whole held-out sources (``--split group``), loss balanced per class and source,
   the default confound-fighting augmentation;
 * AdamW with warm-up + cosine (new parts 1e-3, pretrained branch 1e-4), best epoch by ROC-AUC.
@@ -14,7 +18,8 @@ The recipe (fixed here, recorded in the work folder and in the model card):
 Stages, each skipped when its output is already there (``--force STAGE`` redoes one):
 
   train      runs/default/train/ (resumes after a crash; --minutes stops cleanly with the best epoch)
-  calibrate  runs/default/calibrated.safetensors (threshold and uncertain band on the validation sources)
+  calibrate  runs/default/calibrated.safetensors (threshold and uncertain band on the validation sources,
+             the band narrowed to hold at most 10% of them)
   evaluate   runs/default/eval/ (report.md/json, per source, JPEG q90/q75 and 0.5x robustness)
   loso       runs/default/loso/ with --loso-folds K: K folds by source, a short run each, every source
              held out once; summary.json/md with mean/min AUC and balanced accuracy, per source
@@ -33,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from . import datasets as ds
+from .exclusion import DEFAULT_EXCLUDE_DIR
 from .train import TrainConfig, train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,10 +49,11 @@ DEFAULT_WORK = "runs/default"
 DEFAULT_NAME = "ConViTX default (EfficientNet-Lite0 + Swin, multicrop)"
 STAGES = ("train", "calibrate", "evaluate", "loso", "export")
 
+MAX_UNCERTAIN = 0.1  # the calibrated band holds at most this share of the validation images
 RECIPE = TrainConfig(
-    preset="convitx_lite", mode="multicrop", max_crops=2, max_short_side=512,
+    preset="convitx_lite", mode="native", max_crops=6,
     epochs=30, batch_size=32, lr=1e-3, backbone_lr=1e-4, weight_decay=0.05, warmup_epochs=1.0,
-    min_lr_ratio=0.01, grad_clip=1.0, balance="class+source", augment="default",
+    min_lr_ratio=0.01, grad_clip=1.0, balance="class+source", augment="native",
     split="group", val_fraction=0.2, max_group_share=0.25, select="auc", seed=0, name=DEFAULT_NAME,
 )
 
@@ -129,7 +136,7 @@ def stage_calibrate(work: Path, run: Path, force: bool, device: str) -> Path:
         raise ds.DataError("the training run has no validation images to calibrate on")
     _log(f"calibrate: {len(val)} validation images")
     labels, scores = score_samples(best, val, device=device)
-    details = calibrate(best, out, labels, scores)
+    details = calibrate(best, out, labels, scores, max_uncertain=MAX_UNCERTAIN)
     band = details["band"]
     _log(f"calibrate: threshold {details['decision_threshold']:.3f}, band [{band['human_below']:.3f}, "
          f"{band['ai_above']:.3f})")
@@ -234,6 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--loso-minutes", type=float, metavar="M", help="time budget per fold run")
     p.add_argument("--data", action="append", metavar="PATH",
                    help="override the data (default: trainpool + data/public manifests)")
+    p.add_argument("--exclusions", default=str(DEFAULT_EXCLUDE_DIR), metavar="DIR",
+                   help="folder with EXCLUDE_REPOS.txt and EXCLUDE_HASHES.txt (default ../shared/data); "
+                        "training refuses to start without them")
     p.add_argument("--pretrained", default=DEFAULT_BACKBONE, metavar="PATH",
                    help=f"CNN-branch weights (default {DEFAULT_BACKBONE}); 'none' to start random")
     p.add_argument("--preset", default=RECIPE.preset, help="architecture (tests use convitx_test)")
@@ -285,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"train_default: backbone weights {pretrained} not found: run "
               "`python -m training.public_data --out data/public` first (or --pretrained none)", file=sys.stderr)
         return 2
-    cfg = replace(RECIPE, data=data, preset=args.preset, pretrained=pretrained, epochs=args.epochs,
+    cfg = replace(RECIPE, data=data, preset=args.preset, exclusions=str(Path(args.exclusions).resolve()),
+                  cache_dir=str(work / "cache"), pretrained=pretrained, epochs=args.epochs,
                   minutes=args.minutes, batch_size=args.batch_size, limit=args.limit, val_limit=args.val_limit,
                   device=args.device, workers=args.workers, threads=args.threads, quiet=args.quiet)
     work.mkdir(parents=True, exist_ok=True)
