@@ -98,7 +98,7 @@ class MainWindow(QMainWindow):
         self.results = ResultsModel(self.thumbnails, self)
         self.proxy = ResultsFilter(self)
         self.proxy.setSourceModel(self.results)
-        self.worker = Worker(self)
+        self.worker = Worker(self, decode_timeout=self.settings.decode_timeout)
         self.journal = SessionJournal(data_dir())
         self._build_widgets()
         self._build_actions()

@@ -12,6 +12,7 @@ File ``settings.json`` (format version ``SETTINGS_VERSION``), keys:
 * ``sensitivity``      float in [-0.2, 0.2], added to the model's calibrated thresholds
 * ``heatmap_opacity``  float in [0, 1]
 * ``view_mode``        "overlay" | "original" | "side-by-side"
+* ``decode_timeout``   float seconds > 0 (default 30): a file that takes longer to decode becomes an error row
 
 A missing, unreadable or old-format file gives the defaults and one log line, never an error.
 Writes are atomic. ``CONVITX_CONFIG_DIR``, ``CONVITX_DATA_DIR`` and ``CONVITX_LOG_DIR`` move the
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -41,7 +43,9 @@ VIEW_MODES = ("overlay", "original", "side-by-side")
 # Words for the engine's device choices in the menu.
 DEVICE_LABELS = dict(zip(DEVICE_CHOICES, ("Automatic (GPU when there is one)", "CPU only", "NVIDIA GPU (CUDA)",
                                           "Apple GPU (MPS)")))
-_ALLOWED_TYPES = {"model_path": (str, type(None)), "sensitivity": (int, float), "heatmap_opacity": (int, float)}
+DEFAULT_DECODE_TIMEOUT = 30.0  # model.decoding's default, restated: that module loads numpy and Pillow
+_ALLOWED_TYPES = {"model_path": (str, type(None)), "sensitivity": (int, float), "heatmap_opacity": (int, float),
+                  "decode_timeout": (int, float)}
 
 
 def config_dir() -> Path:
@@ -69,6 +73,7 @@ class Settings:
     sensitivity: float = 0.0
     heatmap_opacity: float = 0.5
     view_mode: str = "overlay"
+    decode_timeout: float = DEFAULT_DECODE_TIMEOUT
 
     @classmethod
     def load(cls, folder: str | os.PathLike | None = None) -> "Settings":
@@ -102,6 +107,10 @@ class Settings:
             settings.device = "auto"
         if settings.view_mode not in VIEW_MODES:
             settings.view_mode = "overlay"
+        if not 0 < settings.decode_timeout < math.inf:  # NaN fails too
+            log.warning("settings: ignoring decode_timeout=%r (must be a number of seconds above 0)",
+                        settings.decode_timeout)
+            settings.decode_timeout = DEFAULT_DECODE_TIMEOUT
         return settings
 
     def save(self, folder: str | os.PathLike | None = None) -> None:

@@ -86,9 +86,10 @@ class Worker(QThread):
     export_progress = Signal(int, int)  # done, total
     export_finished = Signal(object)  # ExportReport
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, decode_timeout: float | None = None):
         super().__init__(parent)
         self.setObjectName("convitx-worker")
+        self._decode_timeout = decode_timeout  # seconds one file may take to decode (None: the engine's default)
         self._jobs: queue.Queue = queue.Queue()
         self._lock = threading.Lock()
         self._cancellable: list[ScanJob | ExportHeatmapsJob] = []  # queued, parked or running
@@ -162,7 +163,9 @@ class Worker(QThread):
                     handlers[type(job)](job)
             except Exception:  # each handler reports its own end; a bug must not kill the thread
                 log.exception("worker job %r failed", job)
-        self._detector = None
+        if self._detector is not None:
+            self._detector.close()
+            self._detector = None
         log.info("worker stopped")
 
     def _yield_cpu_to_the_window(self) -> None:
@@ -186,7 +189,8 @@ class Worker(QThread):
         try:
             from model import CheckpointError, Detector
 
-            detector = Detector.from_file(job.path, device=job.device)
+            options = {} if self._decode_timeout is None else {"decode_timeout": self._decode_timeout}
+            detector = Detector.from_file(job.path, device=job.device, **options)
         except (CheckpointError, ValueError, OSError) as exc:
             log.warning("model %s could not be loaded: %s", job.path or "(built-in)", exc)
             self.model_failed.emit(str(exc), job.user_requested)
@@ -195,7 +199,9 @@ class Worker(QThread):
             log.exception("model %s could not be loaded", job.path or "(built-in)")
             self.model_failed.emit(f"{type(exc).__name__}: {exc}", job.user_requested)
             return
-        self._detector = detector
+        previous, self._detector = self._detector, detector
+        if previous is not None:
+            previous.close()  # its decoder processes
         # Everything loaded so far (torch, timm, Qt, the model) lives as long as the app: frozen out of the
         # garbage collector, a full collection no longer walks it and stalls every thread for ~150 ms.
         gc.freeze()

@@ -48,6 +48,17 @@ def test_bad_values_fall_back_one_by_one(tmp_path):
     assert settings.last_export_folder == "/out"
 
 
+@pytest.mark.parametrize("value", [0, -5, "slow", float("nan")])
+def test_decode_timeout_is_seconds_above_zero_else_the_engine_default(tmp_path, value):
+    from model.decoding import DEFAULT_DECODE_TIMEOUT
+
+    assert Settings().decode_timeout == DEFAULT_DECODE_TIMEOUT
+    (tmp_path / SETTINGS_FILE).write_text(json.dumps({"version": SETTINGS_VERSION, "decode_timeout": 90}))
+    assert Settings.load(tmp_path).decode_timeout == 90.0
+    (tmp_path / SETTINGS_FILE).write_text(json.dumps({"version": SETTINGS_VERSION, "decode_timeout": value}))
+    assert Settings.load(tmp_path).decode_timeout == DEFAULT_DECODE_TIMEOUT
+
+
 def test_missing_file_gives_defaults_silently(tmp_path, caplog):
     assert Settings.load(tmp_path / "nowhere") == Settings()
     assert not caplog.text
