@@ -13,6 +13,7 @@ and the app works without it.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import queue
@@ -20,7 +21,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -37,19 +38,15 @@ CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, started REAL NOT NULL,
                                      title TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS models (session TEXT NOT NULL, name TEXT NOT NULL, human_below REAL, ai_above REAL,
                                    PRIMARY KEY (session, name));
-CREATE TABLE IF NOT EXISTS rows (session TEXT NOT NULL, key TEXT NOT NULL, path TEXT NOT NULL, verdict TEXT NOT NULL,
-                                 p_ai REAL, width INTEGER, height INTEGER, model TEXT, provenance TEXT,
-                                 provenance_detail TEXT, error TEXT, PRIMARY KEY (session, key));
+CREATE TABLE IF NOT EXISTS rows (session TEXT NOT NULL, key TEXT NOT NULL, result TEXT NOT NULL,
+                                 PRIMARY KEY (session, key));
 CREATE TABLE IF NOT EXISTS queue (session TEXT NOT NULL, key TEXT NOT NULL, path TEXT NOT NULL, kind TEXT NOT NULL,
                                   PRIMARY KEY (session, key));
 """
-_RESULT_FIELDS = ("path", "verdict", "p_ai", "width", "height", "model", "provenance", "provenance_detail", "error")
-_NUMBERS = ("p_ai", "width", "height")  # may be NULL; the text fields are "" when empty
-_UPSERT_ROW = ("INSERT INTO rows (session, key, path, verdict, p_ai, width, height, model, provenance, "
-               "provenance_detail, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (session, key) DO "
-               "UPDATE SET verdict=excluded.verdict, p_ai=excluded.p_ai, width=excluded.width, height=excluded.height,"
-               " model=excluded.model, provenance=excluded.provenance, provenance_detail=excluded.provenance_detail,"
-               " error=excluded.error")
+# A row is its ScanResult as JSON: fields added to ScanResult later are kept, and unknown ones skipped on reading.
+# A rescanned row keeps its place (its rowid): the upsert updates it.
+_UPSERT_ROW = ("INSERT INTO rows (session, key, result) VALUES (?, ?, ?) "
+               "ON CONFLICT (session, key) DO UPDATE SET result=excluded.result")
 _STOP = object()
 
 
@@ -184,11 +181,10 @@ class SessionJournal:
         session = self.session_id
         if session is None or not results:
             return
-        rows = [(session, path_key(r.path), *(getattr(r, name) for name in _RESULT_FIELDS)) for r in results]
-        keys = [(session, row[1]) for row in rows]
+        keys = [(session, path_key(r.path)) for r in results]
 
-        def write(db):
-            db.executemany(_UPSERT_ROW, rows)
+        def write(db):  # serialised here, in the writer thread: ScanResults are immutable
+            db.executemany(_UPSERT_ROW, [(*key, json.dumps(asdict(r))) for key, r in zip(keys, results)])
             db.executemany("DELETE FROM queue WHERE session=? AND key=?", keys)
             db.execute("UPDATE sessions SET updated=? WHERE id=?", (time.time(), session))
 
@@ -281,8 +277,8 @@ class SessionJournal:
         try:
             summary = next(s for s in self.sessions(limit=KEEP_SESSIONS, exclude_current=False)
                            if s.id == session_id)
-            rows = self._reader.execute(f"SELECT {', '.join(_RESULT_FIELDS)} FROM rows WHERE session=? "
-                                        "ORDER BY rowid", (session_id,)).fetchall()
+            rows = self._reader.execute("SELECT result FROM rows WHERE session=? ORDER BY rowid",
+                                        (session_id,)).fetchall()
             models = self._reader.execute("SELECT name, human_below, ai_above FROM models WHERE session=?",
                                           (session_id,)).fetchall()
             queued = self._reader.execute("SELECT path FROM queue WHERE session=? ORDER BY rowid",
@@ -291,8 +287,12 @@ class SessionJournal:
             raise JournalError("that session is no longer in the journal") from None
         except sqlite3.Error as exc:
             raise JournalError(f"the session could not be read: {exc}") from exc
-        results = [ScanResult(**{name: "" if value is None and name not in _NUMBERS else value
-                                 for name, value in zip(_RESULT_FIELDS, row)}) for row in rows]
+        known = {spec.name for spec in fields(ScanResult)}  # fields this version does not know are left out
+        try:
+            saved = json.loads("[" + ",".join(text for (text,) in rows) + "]")  # one parse: 10,000 rows in ms
+            results = [ScanResult(**{name: value for name, value in row.items() if name in known}) for row in saved]
+        except (ValueError, TypeError) as exc:
+            raise JournalError(f"the session's rows are damaged: {exc}") from exc
         return SavedSession(summary, results, {name: (low, high) for name, low, high in models},
                             [path for (path,) in queued])
 
