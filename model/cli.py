@@ -1,14 +1,19 @@
 """`convitx`: score images from the command line, without a screen.
 
 Exit status: 0 every file was scored, 1 some files could not be read (their rows say why),
-2 usage error or the model could not be loaded, 130 interrupted (rows so far are kept).
+2 usage error or the model could not be loaded, 130 interrupted (rows so far are kept in
+OUT.csv.partial; the same command with --resume finishes the scan).
 """
 from __future__ import annotations
 
 import argparse
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
+from typing import Iterable, Iterator
+
+from model.files import ScanItem, expand_paths, file_columns, path_key  # stdlib only: --help stays fast
 
 EXIT_OK, EXIT_SOME_ERRORS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -20,9 +25,16 @@ one row in the CSV: verdict (ai / human / uncertain / error), p_ai (the model's 
 0 to 1, that the image is AI-generated), size, and the reason when a file could not be read.
 A score is a statistical estimate, not proof.
 
+While it runs, rows go to OUT.csv.partial (and OUT.json.partial), one by one; at the end they become
+OUT.csv (and OUT.json) in one step, so a finished file is always complete. If the scan is stopped
+(Ctrl+C, a crash, the machine switched off), run the same command again with --resume: rows already
+scored by the same model, whose files have not changed since (file_size, file_modified), are kept;
+the rest, error rows included, are scored.
+
 example:
   convitx scan ~/Pictures/inbox --csv results.csv
-  convitx scan photo1.jpg photo2.png --csv out.csv --heatmaps heatmaps/
+  convitx scan ~/Pictures/inbox --csv results.csv --resume     # after an interruption
+  convitx scan photo1.jpg photo2.heic --csv out.csv --heatmaps heatmaps/
 """
 
 
@@ -47,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--no-recursive", action="store_true", help="do not look inside sub-folders")
     scan.add_argument("--no-provenance", action="store_true",
                       help="skip reading content credentials and generator metadata")
+    scan.add_argument("--resume", action="store_true",
+                      help="finish an interrupted scan: keep the rows of OUT.csv.partial (or OUT.csv) whose files "
+                           "are unchanged and were scored by this model, score the rest")
     scan.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -67,8 +82,8 @@ def run_scan(args: argparse.Namespace) -> int:
 
     from model.checkpoint import CheckpointError
     from model.engine import Detector
-    from model.files import expand_paths
-    from model.results import CsvStream, write_json
+    from model.resume import ResumePlan, plan_resume
+    from model.results import ResultStream
 
     try:
         detector = Detector.from_file(args.model, device=args.device, batch_size=args.batch_size,
@@ -81,38 +96,70 @@ def run_scan(args: argparse.Namespace) -> int:
             print(f"convitx: the folder for {output} does not exist", file=sys.stderr)
             return EXIT_USAGE
     items = list(expand_paths(args.paths, recursive=not args.no_recursive))
+    plan = ResumePlan()
+    if args.resume:
+        try:
+            plan = plan_resume(args.csv, items, detector.name)
+        except (OSError, ValueError) as exc:
+            print(f"convitx: cannot resume: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"convitx: {plan.summary(args.csv, len(items))}", file=sys.stderr)
     annotate = None if args.no_provenance else provenance_columns
     heatmap_dir = Path(args.heatmaps) if args.heatmaps else None
     if heatmap_dir:
         heatmap_dir.mkdir(parents=True, exist_ok=True)
 
-    results = []
+    position = {path_key(item.path): n for n, item in enumerate(items)}
+    results = sorted(plan.kept.values(), key=lambda r: position[path_key(r.path)])
+    model_info = {"name": detector.name, "preset": detector.info.preset}
+    streams = [ResultStream(args.csv, "csv", results)]
+    if args.json:
+        streams.append(ResultStream(args.json, "json", results, model_info))
     cancel = threading.Event()
-    stream = CsvStream(args.csv)
-    bar = tqdm(total=len(items), unit="img", disable=args.quiet, file=sys.stderr, dynamic_ncols=True)
+    stamps: dict[str, dict] = {}
+    bar = tqdm(total=len(items), initial=len(results), unit="img", disable=args.quiet, file=sys.stderr,
+               dynamic_ncols=True)
     print(f"convitx: {len(items)} file(s), model {detector.name}, {detector.device_label}", file=sys.stderr)
     interrupted = False
     try:
-        for result in detector.scan(items, cancel=cancel, annotate=annotate):
-            stream.write(result)
+        for result in detector.scan(stamped(plan.todo(items), stamps), cancel=cancel, annotate=annotate):
+            key = path_key(result.path)
+            result = replace(result, **stamps.pop(key, {}))
+            for stream in streams:
+                stream.write(result)
             results.append(result)
             bar.update(1)
             if heatmap_dir and result.ok:
-                save_heatmap(detector, Path(result.path), heatmap_dir, len(results))
+                save_heatmap(detector, Path(result.path), heatmap_dir, position[key] + 1)
+        for row in plan.kept.values() if heatmap_dir else ():  # a kill between a row and its heatmap
+            number = position[path_key(row.path)] + 1
+            if row.ok and not (heatmap_dir / heatmap_file_name(number, row.path)).exists():
+                save_heatmap(detector, Path(row.path), heatmap_dir, number)
     except KeyboardInterrupt:
         cancel.set()
         interrupted = True
     finally:
         bar.close()
-        stream.close()
-    if args.json:
-        write_json(results, args.json, model_info={"name": detector.name, "preset": detector.info.preset})
-    errors = sum(not r.ok for r in results)
+        for stream in streams:
+            stream.close()
+    if interrupted:
+        print(f"convitx: interrupted: {len(results)} of {len(items)} rows are in {streams[0].partial}; "
+              "run the same command with --resume to finish", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    results.sort(key=lambda r: position[path_key(r.path)])
+    for stream in streams:
+        stream.finish(results)
     counts = {v: sum(r.verdict == v for r in results) for v in ("ai", "human", "uncertain", "error")}
     print("convitx: " + ", ".join(f"{n} {v}" for v, n in counts.items()) + f" -> {args.csv}", file=sys.stderr)
-    if interrupted:
-        return EXIT_INTERRUPTED
-    return EXIT_SOME_ERRORS if errors else EXIT_OK
+    return EXIT_SOME_ERRORS if counts["error"] else EXIT_OK
+
+
+def stamped(items: Iterable[ScanItem], stamps: dict[str, dict]) -> Iterator[ScanItem]:
+    """Pass ``items`` on to the engine, recording each file's size and modification time into ``stamps``
+    as the engine takes it, before it is read: a file edited while it is scored gets rescored on --resume."""
+    for item in items:
+        stamps[path_key(item.path)] = file_columns(item.path)
+        yield item
 
 
 def provenance_columns(path: Path) -> dict[str, str]:

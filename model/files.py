@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -23,6 +24,18 @@ class ScanItem:
 def path_key(path: str | os.PathLike) -> str:
     """A file's identity for de-duplication: the same file named two ways is scored once."""
     return os.path.normcase(os.path.abspath(path))
+
+
+def file_columns(path: str | os.PathLike) -> dict:
+    """The file's size in bytes and its modification time (UTC, to the microsecond), as the result
+    columns ``file_size`` and ``file_modified``; empty when it cannot be read. A resumed scan keeps a
+    row only while both still match, so an edited or replaced file is scored again."""
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError):
+        return {}
+    modified = datetime.fromtimestamp(info.st_mtime, timezone.utc).isoformat(timespec="microseconds")
+    return {"file_size": info.st_size, "file_modified": modified}
 
 
 def is_image_name(path: Path) -> bool:

@@ -12,7 +12,9 @@ from typing import IO, Iterable
 from .atomic import atomic_write_bytes
 from .config import Thresholds
 
-CSV_COLUMNS = ("path", "verdict", "p_ai", "width", "height", "model", "provenance", "provenance_detail", "error")
+CSV_COLUMNS = ("path", "verdict", "p_ai", "width", "height", "model", "provenance", "provenance_detail", "error",
+               "file_size", "file_modified")
+VERDICTS = ("ai", "human", "uncertain", "error")
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -27,6 +29,8 @@ class ScanResult:
     provenance: str = ""
     provenance_detail: str = ""
     error: str = ""
+    file_size: int | None = None  # bytes, and modification time (model.files.file_columns), taken
+    file_modified: str = ""  # before decoding: `convitx scan --resume` rescores a file that changed since
 
     @property
     def ok(self) -> bool:
@@ -44,6 +48,11 @@ def csv_safe(value: str) -> str:
     return "'" + value if value.startswith(_FORMULA_STARTS) else value
 
 
+def csv_unsafe(value: str) -> str:
+    """Undo csv_safe on a cell read back."""
+    return value[1:] if value.startswith("'") and value[1:].startswith(_FORMULA_STARTS) else value
+
+
 def csv_row(result: ScanResult) -> list[str]:
     row = asdict(result)
     row["p_ai"] = "" if result.p_ai is None else f"{result.p_ai:.4f}"
@@ -59,34 +68,91 @@ def csv_row(result: ScanResult) -> list[str]:
     return cells
 
 
-class CsvStream:
-    """Write rows as they come to ``OUT.partial``, flushed each row so a killed scan keeps them;
-    ``close()`` renames it to ``OUT`` in one step."""
+def result_from_row(row: dict[str, str]) -> ScanResult:
+    """A CSV row read back as a result (the inverse of csv_row); ValueError when it is not one."""
+    if row.get("verdict") not in VERDICTS or not row.get("path"):
+        raise ValueError(f"not a result row: {row}")
+    text = {name: csv_unsafe(row.get(name) or "") for name in CSV_COLUMNS}
+    numbers = {name: int(text[name]) if text[name] else None for name in ("width", "height", "file_size")}
+    return ScanResult(**{**text, **numbers, "p_ai": float(text["p_ai"]) if text["p_ai"] else None})
 
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        self.partial = self.path.with_name(self.path.name + ".partial")
-        self._handle: IO[str] = open(self.partial, "w", encoding="utf-8", newline="")
-        self._writer = csv.writer(self._handle)
-        self._writer.writerow(CSV_COLUMNS)
+
+def read_results_csv(path: str | os.PathLike) -> tuple[list[ScanResult], bool]:
+    """The rows of a finished or partial results CSV, and whether a torn last line (a scan killed in the
+    middle of writing a row) was dropped. Rows that do not parse are left out (rescored); ValueError when the file
+    is not a results CSV at all (no ``path`` and ``verdict`` columns)."""
+    data = Path(path).read_bytes()
+    torn = bool(data) and not data.endswith(b"\n")
+    if torn:
+        data = data[: data.rfind(b"\n") + 1]
+    reader = csv.DictReader(io.StringIO(data.decode("utf-8", errors="replace"), newline=""))
+    if not {"path", "verdict"} <= set(reader.fieldnames or ()):
+        raise ValueError(f"{path} is not a convitx results CSV (no path and verdict columns)")
+    results = []
+    for row in reader:
+        try:
+            results.append(result_from_row(row))
+        except ValueError:
+            continue  # a damaged row: its file is scored again
+    return results, torn
+
+
+def partial_path(path: str | os.PathLike) -> Path:
+    """Where a scan writes ``OUT`` while it runs (and where an interrupted one leaves its rows)."""
+    path = Path(path)
+    return path.with_name(path.name + ".partial")
+
+
+class ResultStream:
+    """Rows as they come, appended to ``OUT.partial`` and flushed one by one, so a killed scan (even
+    SIGKILL) keeps every row written: CSV rows for ``kind="csv"``, JSON Lines (one result per line)
+    for ``kind="json"``. ``carried`` rows (kept from an earlier scan by --resume) are written first,
+    atomically. ``finish(results)`` writes the finished ``OUT`` atomically and removes the partial;
+    ``close()`` alone leaves the partial for a later --resume."""
+
+    def __init__(self, path: str | os.PathLike, kind: str = "csv", carried: Iterable[ScanResult] = (),
+                 model_info: dict | None = None):
+        self.path, self.kind, self.model_info = Path(path), kind, model_info
+        self.partial = partial_path(self.path)
+        atomic_write_bytes(self.partial, self._text(carried, header=True).encode("utf-8"))
+        self._handle: IO[str] = open(self.partial, "a", encoding="utf-8", newline="")
+
+    def _text(self, results: Iterable[ScanResult], header: bool = False) -> str:
+        if self.kind == "json":
+            return "".join(json.dumps(asdict(r), ensure_ascii=False) + "\n" for r in results)
+        return csv_text(results, header=header)
 
     def write(self, result: ScanResult) -> None:
-        self._writer.writerow(csv_row(result))
+        self._handle.write(self._text([result]))
         self._handle.flush()
 
     def close(self) -> None:
+        if self._handle.closed:
+            return
         self._handle.flush()
         os.fsync(self._handle.fileno())
         self._handle.close()
-        os.replace(self.partial, self.path)
+
+    def finish(self, results: list[ScanResult]) -> None:
+        self.close()
+        if self.kind == "json":
+            write_json(results, self.path, self.model_info)
+        else:
+            write_csv(results, self.path)
+        self.partial.unlink(missing_ok=True)
+
+
+def csv_text(results: Iterable[ScanResult], header: bool = True) -> str:
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    if header:
+        writer.writerow(CSV_COLUMNS)
+    writer.writerows(csv_row(r) for r in results)
+    return buffer.getvalue()
 
 
 def write_csv(results: Iterable[ScanResult], path: str | os.PathLike) -> None:
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
-    writer.writerows(csv_row(r) for r in results)
-    atomic_write_bytes(Path(path), buffer.getvalue().encode("utf-8"))
+    atomic_write_bytes(Path(path), csv_text(results).encode("utf-8"))
 
 
 def write_json(results: Iterable[ScanResult], path: str | os.PathLike, model_info: dict | None = None) -> None:

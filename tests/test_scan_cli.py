@@ -123,3 +123,115 @@ def test_unreadable_file_and_folder_become_error_rows(tmp_path, detector):
         (tmp_path / "closed").chmod(0o755)
     assert "permission denied" in results["locked.png"].error
     assert "folder could not be read" in results["closed"].error
+
+
+# --- streaming and --resume ----------------------------------------------------------------------
+
+
+def complete_rows(partial: Path) -> int:
+    """Rows written so far (header and a torn last line not counted)."""
+    try:
+        return max(0, partial.read_bytes().count(b"\n") - 1)
+    except FileNotFoundError:
+        return 0
+
+
+def test_killed_scan_resumes_without_rescoring_and_repairs_a_torn_line(tmp_path, tiny_model_path, capsys):
+    import json
+    import signal
+    import time
+
+    from model.results import read_results_csv
+
+    folder = tmp_path / "in"
+    for i in range(60):
+        save_image(folder / f"{i:02d}.png", width=48, height=32, seed=i)
+    out, out_json = tmp_path / "out.csv", tmp_path / "out.json"
+    partial = tmp_path / "out.csv.partial"
+    args = [folder, "--csv", out, "--json", out_json, "--model", tiny_model_path]
+    proc = subprocess.Popen([sys.executable, "-m", "model.cli", "scan", *map(str, args), "--quiet",
+                             "--batch-size", "1", "--device", "cpu"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    while proc.poll() is None and complete_rows(partial) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    stderr = proc.communicate()[1].decode(errors="replace")
+    assert proc.returncode == -signal.SIGKILL, f"the scan ended before it could be killed:\n{stderr}"
+    assert not out.exists() and not out_json.exists()  # a finished file is complete or absent
+    before, torn = read_results_csv(partial)
+    assert 3 <= len(before) < 60 and (tmp_path / "out.json.partial").is_file()
+    raw_before = read_csv(partial)[: len(before)]
+    with open(partial, "a", encoding="utf-8") as handle:  # a kill in the middle of a row
+        handle.write(f"{folder / '59.png'},ai,0.97")
+
+    assert scan(*args, "--resume") == 0
+    log = capsys.readouterr().err
+    assert f"{len(before)} already scored, {60 - len(before)} to go" in log and "torn last line" in log
+    rows = read_csv(out)
+    assert [Path(r["path"]).name for r in rows] == [f"{i:02d}.png" for i in range(60)]  # each once, in order
+    assert rows[: len(before)] == raw_before  # the rows written before the kill, kept as they were
+    assert all(r["verdict"] in ("ai", "human", "uncertain") and int(r["file_size"]) > 0 for r in rows)
+    document = json.loads(out_json.read_text())
+    assert [Path(r["path"]).name for r in document["results"]] == [r["path"].rsplit("/", 1)[-1] for r in rows]
+    assert not partial.exists() and not (tmp_path / "out.json.partial").exists()
+
+
+def test_resume_retries_errors_rescores_changed_files_and_other_models(tmp_path, tiny_model_path, capsys):
+    from conftest import make_tiny_checkpoint
+
+    folder, out = tmp_path / "in", tmp_path / "out.csv"
+    for name in ("a.png", "b.png", "c.png"):
+        save_image(folder / name, seed=ord(name[0]))
+    (folder / "d.png").write_bytes(b"not yet")  # an error row, fixed before the resume
+    assert scan(folder, "--csv", out, "--model", tiny_model_path, "--resume") == 1
+    assert "nothing to resume" in capsys.readouterr().err
+    first = {Path(r["path"]).name: r for r in read_csv(out)}
+    assert first["d.png"]["verdict"] == "error"
+
+    save_image(folder / "b.png", width=120, seed=99)  # edited: new size, new time
+    save_image(folder / "d.png", seed=4)
+    assert scan(folder, "--csv", out, "--model", tiny_model_path, "--resume") == 0
+    log = capsys.readouterr().err
+    assert "2 already scored, 2 to go (1 error rows retried, 1 changed files rescored)" in log
+    second = {Path(r["path"]).name: r for r in read_csv(out)}
+    assert [Path(r["path"]).name for r in read_csv(out)] == ["a.png", "b.png", "c.png", "d.png"]
+    assert second["a.png"] == first["a.png"] and second["c.png"] == first["c.png"]
+    assert second["b.png"]["width"] == "120" and second["d.png"]["verdict"] != "error"
+
+    other = make_tiny_checkpoint(tmp_path / "other.safetensors", seed=1, name="other-model")
+    assert scan(folder, "--csv", out, "--model", other, "--resume") == 0
+    assert "0 already scored, 4 to go (4 rows of another model rescored)" in capsys.readouterr().err
+    assert {r["model"] for r in read_csv(out)} == {"other-model"}
+
+
+def test_ctrl_c_keeps_the_partial_and_resume_finishes(tmp_path, tiny_model_path, capsys, monkeypatch):
+    import model.cli
+
+    for i in range(3):
+        save_image(tmp_path / "in" / f"{i}.png", seed=i)
+    out = tmp_path / "out.csv"
+    args = [tmp_path / "in", "--csv", out, "--heatmaps", tmp_path / "maps", "--model", tiny_model_path]
+    real_save = model.cli.save_heatmap
+
+    def ctrl_c_on_second(detector, path, folder, index):
+        if index == 2:
+            raise KeyboardInterrupt
+        real_save(detector, path, folder, index)
+
+    monkeypatch.setattr(model.cli, "save_heatmap", ctrl_c_on_second)
+    assert scan(*args) == 130
+    assert "--resume" in capsys.readouterr().err
+    assert not out.exists() and len(read_csv(tmp_path / "out.csv.partial")) == 2
+    monkeypatch.setattr(model.cli, "save_heatmap", real_save)
+    assert scan(*args, "--resume") == 0
+    assert "2 already scored, 1 to go" in capsys.readouterr().err
+    assert len(read_csv(out)) == 3
+    assert len(list((tmp_path / "maps").glob("*.png"))) == 3  # the second row's heatmap, lost to Ctrl+C, made
+
+
+def test_resume_refuses_a_file_that_is_not_a_results_csv(tmp_path, tiny_model_path, capsys):
+    save_image(tmp_path / "a.png")
+    (tmp_path / "budget.csv").write_text("month,amount\njan,3\n")
+    assert scan(tmp_path / "a.png", "--csv", tmp_path / "budget.csv", "--model", tiny_model_path, "--resume") == 2
+    assert "not a convitx results CSV" in capsys.readouterr().err
+    assert (tmp_path / "budget.csv").read_text() == "month,amount\njan,3\n"
