@@ -112,9 +112,13 @@ def run_scan(args: argparse.Namespace) -> int:
     position = {path_key(item.path): n for n, item in enumerate(items)}
     results = sorted(plan.kept.values(), key=lambda r: position[path_key(r.path)])
     model_info = {"name": detector.name, "preset": detector.info.preset}
-    streams = [ResultStream(args.csv, "csv", results)]
-    if args.json:
-        streams.append(ResultStream(args.json, "json", results, model_info))
+    try:
+        streams = [ResultStream(args.csv, "csv", results)]
+        if args.json:
+            streams.append(ResultStream(args.json, "json", results, model_info))
+    except OSError as exc:
+        print(f"convitx: cannot write {exc.filename or args.csv}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
     cancel = threading.Event()
     stamps: dict[str, dict] = {}
     bar = tqdm(total=len(items), initial=len(results), unit="img", disable=args.quiet, file=sys.stderr,

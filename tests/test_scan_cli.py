@@ -105,7 +105,7 @@ def test_console_script_help_is_plain(tmp_path):
     done = subprocess.run([sys.executable, "-m", "model.cli", "scan", "--help"], capture_output=True, text=True,
                           env=env, timeout=120)
     assert done.returncode == 0
-    assert "not proof" in done.stdout and "--csv" in done.stdout
+    assert "not proof" in done.stdout and "--csv" in done.stdout and "--resume" in done.stdout
 
 
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads files whatever their mode")
