@@ -65,7 +65,8 @@ class SessionSummary:
 
     def describe(self) -> str:
         """One line for a menu or a question: when, how many, what."""
-        when = time.strftime("%d %b %H:%M", time.localtime(self.started))
+        started = time.localtime(self.started)
+        when = f"{started.tm_mday} {time.strftime('%b %H:%M', started)}"
         text = f"{when} · {self.rows} image{'s' if self.rows != 1 else ''}"
         if self.title:
             text += f" · {self.title}"

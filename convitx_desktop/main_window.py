@@ -23,7 +23,7 @@ from .about import ModelCardDialog
 from .detail_pane import DetailPane
 from .journal import JournalError, SessionJournal
 from .resources import icon_path
-from .results_model import ResultsFilter, ResultsModel, short_model_name
+from .results_model import COLUMN, ResultsFilter, ResultsModel, short_model_name
 from .results_view import ResultsTable
 from .sensitivity import SensitivityControl
 from .settings import DEVICE_LABELS, VIEW_MODES, Settings, data_dir
@@ -409,7 +409,9 @@ class MainWindow(QMainWindow):
         self.activity.setText(text)
         if saved.queued and finish:
             self.add_paths(saved.queued)
-        elif saved.queued and ask_to_finish:
+        elif saved.queued and not ask_to_finish:
+            self.activity.setText(text + " Add the same folders again to score the rest.")
+        elif saved.queued:
             self._ask(QMessageBox.Icon.Question, "Finish the scan?",
                       f"This session's scan did not finish: {len(saved.queued)} image(s) or folder(s) were not "
                       "scored yet. Score them now?",
@@ -538,10 +540,11 @@ class MainWindow(QMainWindow):
         self.journal.clear_queue()
         self._clock.stop()
         elapsed = duration(time.monotonic() - self._scan_started_at if self._scan_started_at else 0)
-        if self._scan_cancelled:
+        if self._scan_cancelled and self._rescanning:
+            text = (f"Rescan cancelled after {self._done} of {self._total}: the rest keep their earlier verdicts "
+                    "(see the Model column).")
+        elif self._scan_cancelled:
             text = f"Cancelled after {self._done} of {self._total} images; those results are kept."
-            if self._rescanning:
-                text += " Rows not rescanned keep their earlier verdicts (the Model column says which model)."
         elif self._rescanning:
             text = f"Rescanned {self._done} image{'s' if self._done != 1 else ''} with {self.model_name} in {elapsed}."
         else:
@@ -578,6 +581,14 @@ class MainWindow(QMainWindow):
         counts = self.results.counts()
         self.counts.setText(" · ".join(f"{verdicts.label(v)} {counts[v]}" for v in verdicts.VERDICT_ORDER))
         self._refresh_shown_count()
+        self._refresh_model_column()
+
+    def _refresh_model_column(self) -> None:
+        """The Model column appears once a row was scored by another model than the one in use (a rescan,
+        a reopened session); while one model scored everything, the status bar names it."""
+        models = self.results.models()
+        others = models - {self.model_name} if self.model_name else models if len(models) > 1 else set()
+        self.table.setColumnHidden(COLUMN["model"], not others)
 
     def _refresh_shown_count(self) -> None:
         total, shown = self.results.rowCount(), self.proxy.rowCount()
@@ -622,6 +633,7 @@ class MainWindow(QMainWindow):
         self.settings.model_path, self.settings.device, show_card = self._model_requests.popleft()
         self._model_info, self._device_label = info, device_label
         self._record_model()
+        self._refresh_model_column()
         self._no_model_reason = ""
         self._heatmaps.clear()
         self.results.set_model_thresholds(info.name, info.thresholds)

@@ -35,16 +35,19 @@ COLUMNS = (
     Column("name", "File", "File name"),
     Column("verdict", "Verdict", "AI, Human, Uncertain (the model cannot tell) or Error (the file could not be read)"),
     Column("p_ai", "AI likelihood", "The model's estimate that the image is AI-generated. Not proof."),
+    Column("model", "Model", "The model that scored this row (shown when rows come from another model than the "
+                             "one in use)"),
     Column("size", "Size", "Width × height in pixels"),
     Column("provenance", "Provenance", "What the file's own metadata says about its origin (hover for details)"),
     Column("error", "Problem", "Why a file could not be scored, or that it is no longer where it was"),
-    Column("model", "Model", "The model that scored this row"),
     Column("folder", "Folder", "Folder the file is in"),
 )
 COLUMN = {column.key: index for index, column in enumerate(COLUMNS)}
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 _LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
-MISSING = "File missing: moved or deleted since it was scored"
+MISSING = "File missing (moved or deleted)"
+MISSING_TIP = ("The file is no longer at this path: it was moved or deleted after it was scored. "
+               "The verdict is from then.")
 
 
 def percent(p_ai: float | None) -> str:
@@ -164,6 +167,10 @@ class ResultsModel(QAbstractTableModel):
     def results(self) -> list:
         return list(self._shown)
 
+    def models(self) -> set[str]:
+        """The names of the models that scored the rows."""
+        return {r.model for r in self._scored}
+
     def counts(self) -> dict[str, int]:
         return {verdict: self._counts[verdict] for verdict in verdicts.VERDICT_ORDER}
 
@@ -199,7 +206,7 @@ class ResultsModel(QAbstractTableModel):
         key = COLUMNS[index.column()].key
         if key == "error" and role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole) \
                 and self.is_missing(result):
-            return MISSING
+            return MISSING if role == Qt.ItemDataRole.DisplayRole else MISSING_TIP
         if role == Qt.ItemDataRole.DisplayRole:
             return self._text(result, key)
         if role == RESULT_ROLE:

@@ -10,7 +10,7 @@ from .results_model import COLUMN, RESULT_ROLE, THUMBNAIL_SIZE
 
 ROW_HEIGHT = THUMBNAIL_SIZE.height() + 8
 _WIDTHS = {"thumbnail": THUMBNAIL_SIZE.width() + 12, "name": 210, "verdict": 100, "p_ai": 95, "size": 100,
-           "provenance": 110, "error": 260, "model": 140}
+           "provenance": 110, "error": 260, "model": 160}
 
 
 class VerdictDelegate(QStyledItemDelegate):
@@ -29,7 +29,8 @@ class VerdictDelegate(QStyledItemDelegate):
 
 
 class ElideRightDelegate(QStyledItemDelegate):
-    """Sentences (the problem column) keep their start; the table elides names in the middle."""
+    """Sentences (the problem column) and model names keep their start; the table elides file names in the
+    middle."""
 
     def initStyleOption(self, option, index) -> None:
         super().initStyleOption(option, index)
@@ -57,6 +58,7 @@ class ResultsTable(QTableView):
         rows.setDefaultSectionSize(ROW_HEIGHT)
         self.setItemDelegateForColumn(COLUMN["verdict"], VerdictDelegate(self))
         self.setItemDelegateForColumn(COLUMN["error"], ElideRightDelegate(self))
+        self.setItemDelegateForColumn(COLUMN["model"], ElideRightDelegate(self))
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.customContextMenuRequested.connect(lambda pos: self.context_menu_requested.emit(
             self.viewport().mapToGlobal(pos)))

@@ -7,7 +7,7 @@ File ``settings.json`` (format version ``SETTINGS_VERSION``), keys:
 * ``last_export_folder`` str, where the last export went
 * ``window_geometry``  str, base64 of QMainWindow.saveGeometry()
 * ``splitter_state``   str, base64 of the table/detail splitter's state
-* ``model_path``       str or null, the model chosen with File ▸ Load model (null = the built-in model)
+* ``model_path``       str or null, the model chosen with File ▸ Open model (null = the built-in model)
 * ``device``           "auto" | "cpu" | "cuda" | "mps"
 * ``sensitivity``      float in [-0.2, 0.2], added to the model's calibrated thresholds
 * ``heatmap_opacity``  float in [0, 1]

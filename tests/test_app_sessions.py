@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QFileDialog
 
 from conftest import make_tiny_checkpoint
 from convitx_desktop.journal import JOURNAL_FILE, SessionJournal
+from convitx_desktop.results_model import COLUMN
 from model.results import ScanResult, read_csv
 from test_app_window import (SCAN_TIMEOUT_MS, cell, dialogs, make_images, open_window, slow_scan,  # noqa: F401
                              user_dirs, wait_idle, window)
@@ -55,6 +56,7 @@ def test_open_model_shows_its_card_and_a_rescan_replaces_rows_cancel_keeps_the_r
     wait_idle(qtbot, window, rows=40)
     before = {r.path: r.p_ai for r in window.results.results()}
     assert set(models_shown(window)) == {"tiny-test-model"}
+    assert window.table.isColumnHidden(COLUMN["model"])  # one model scored everything: the status bar names it
 
     window.open_model(str(other_model_path))
     qtbot.waitUntil(lambda: window.model_name == OTHER_MODEL, timeout=SCAN_TIMEOUT_MS)
@@ -63,6 +65,7 @@ def test_open_model_shows_its_card_and_a_rescan_replaces_rows_cancel_keeps_the_r
     card.rescan_button.click()
     qtbot.waitUntil(lambda: models_shown(window).count(OTHER_MODEL) >= 4, timeout=SCAN_TIMEOUT_MS)
     assert window.results.rowCount() == 40  # the old rows stay until replaced
+    assert not window.table.isColumnHidden(COLUMN["model"])
     assert "Rescanning" in window.activity.text()
     window.cancel_action.trigger()
     wait_idle(qtbot, window)
@@ -133,7 +136,7 @@ def test_the_last_session_reopens_with_verdicts_models_and_missing_files(qtbot, 
     assert set(models_shown(second)) == {"tiny-test-model"}
     assert "1 file is missing" in second.activity.text()
     row = next(r for r in range(3) if cell(second, r, "name") == images[1].name)
-    assert cell(second, row, "error").startswith("File missing")
+    assert cell(second, row, "error") == "File missing (moved or deleted)"
     assert cell(second, row, "verdict") == "Uncertain"  # the verdict from when it was scored
     second.table.selectRow(row)
     assert "File missing" in second.detail.explanation.text()
