@@ -7,11 +7,13 @@ a block of shared memory per worker (uint8, at most ``max_crops`` crops of ``cro
 converted once, straight out of the block, by ``receive`` (the engine turns them into a tensor).
 
 Workers are started with 'spawn' (forking a process that runs Qt and torch threads is unsafe) and
-import only Pillow and numpy: this module, model.imageio and model.preprocess do not import torch.
+import only Pillow and numpy: this module, model.imageio and model.preprocess do not import torch,
+and the caller's main script is not run again in them (see _DecoderProcess).
 They exit with this process: a closed pipe ends an idle worker, and a thread in each worker ends
 it when this process disappears, even in the middle of a hung decode.
 
-The decoder is a parameter: a module-level (picklable) function ``decoder(path, cfg) ->
+The decoder is a parameter: a function at module level in an importable module (not the main
+script), ``decoder(path, cfg) ->
 DecodedPixels`` that raises ImageLoadError for a file it cannot read; :func:`decode_crops` is the
 real one. Tests pass decoders that abort, segfault or sleep on chosen files.
 """
@@ -22,8 +24,10 @@ import multiprocessing
 import os
 import queue
 import signal
+import sys
 import threading
 import time
+import types
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from multiprocessing.connection import wait
@@ -185,7 +189,7 @@ class _Lane:
 
     def _start(self) -> None:
         parent, child = self.pool._context.Pipe()
-        self.process = self.pool._context.Process(
+        self.process = _DecoderProcess(
             target=_serve, args=(child, self.pool.decoder, self.pool.cfg, self.block.name, self.shape),
             name="convitx-decoder", daemon=True)
         self.process.start()
@@ -262,6 +266,27 @@ class _Lane:
             self.conn.close()
             self.conn = None
         self.ready = False
+
+
+class _DecoderProcess(multiprocessing.context.SpawnProcess):
+    """A spawned process that does not import the parent's ``__main__`` again.
+
+    spawn re-runs the main script (or ``python -m`` module) in each child, as ``__mp_main__``, so
+    that functions defined there can be unpickled. Decoders never are, and a script that imports
+    Qt or torch would cost every decoder process about 1 GB. The main module is hidden while the
+    child's start-up data is written (a few milliseconds, under a lock)."""
+
+    _launching = threading.Lock()
+
+    @staticmethod
+    def _Popen(process_obj):
+        with _DecoderProcess._launching:
+            main = sys.modules["__main__"]
+            sys.modules["__main__"] = types.ModuleType("__main__")
+            try:
+                return multiprocessing.context.SpawnProcess._Popen(process_obj)
+            finally:
+                sys.modules["__main__"] = main
 
 
 # --- in the worker process -----------------------------------------------------------------------

@@ -69,28 +69,36 @@ def test_annotations_still_come_with_each_row(tmp_path, guarded):
     assert results[-1].verdict == "error"
 
 
-DETECTOR_THEN_HANG = """
-import sys, multiprocessing
+SCRIPT_THEN_HANG = """
+import multiprocessing, sys
+import torch  # a main script that imports torch: the decoder processes must not run it again
 sys.path.insert(0, sys.argv[3])
 import hostile
 from model import Detector
 detector = Detector.from_file(sys.argv[1], device="cpu", decoder=hostile.hostile, decode_timeout=600)
+print(next(detector.scan([sys.argv[2] + "/probe.png"])).error, flush=True)
 print(" ".join(str(p.pid) for p in multiprocessing.active_children()), flush=True)
-list(detector.scan([sys.argv[2]]))
+list(detector.scan([sys.argv[2] + "/hang.png"]))
 """
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL and /proc")
-def test_decoder_processes_die_when_the_scanning_process_is_killed(tmp_path, tiny_model_path):
-    hang = save_image(tmp_path / "hang.png")
-    scanner = subprocess.Popen([sys.executable, "-c", DETECTOR_THEN_HANG, str(tiny_model_path), str(hang),
+def test_decoder_processes_stay_light_and_die_when_the_scanning_process_is_killed(tmp_path, tiny_model_path):
+    save_image(tmp_path / "hang.png")
+    save_image(tmp_path / "probe.png")
+    script = tmp_path / "scan_script.py"
+    script.write_text(SCRIPT_THEN_HANG)
+    scanner = subprocess.Popen([sys.executable, str(script), str(tiny_model_path), str(tmp_path),
                                 str(Path(__file__).parent)], stdout=subprocess.PIPE,
                                stderr=subprocess.DEVNULL, text=True)
-    workers = [int(pid) for pid in scanner.stdout.readline().split()]
-    assert workers
-    time.sleep(1.0)  # the hang is now under way in one worker
-    scanner.send_signal(signal.SIGKILL)
-    scanner.wait()
+    try:
+        assert scanner.stdout.readline().strip() == "imported:"
+        workers = [int(pid) for pid in scanner.stdout.readline().split()]
+        assert workers
+        time.sleep(1.0)  # the hang is now under way in one worker
+    finally:
+        scanner.send_signal(signal.SIGKILL)
+        scanner.wait()
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
         time.sleep(0.1)
