@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test test-slow bench package train-default lint
+.PHONY: run test test-slow bench fuzz package train-default lint
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,3 +32,7 @@ package:
 
 bench: $(STAMP)
 	$(PY) bench/benchmark.py
+
+# 10,000 mutated image files (fixed seed) scanned headless: rows, decoder crashes and hangs, slowest file, peak RSS.
+fuzz: $(STAMP)
+	$(PY) tests/fuzz.py --files $(or $(FILES),10000) --out fuzz-out
