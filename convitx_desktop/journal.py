@@ -274,6 +274,8 @@ class SessionJournal:
         """One session's rows (as ScanResult), model thresholds and queue; JournalError if it cannot be read."""
         from model.results import ScanResult
 
+        if self._reader is None:
+            raise JournalError("sessions are not being saved on this computer")
         self.flush()
         try:
             summary = next(s for s in self.sessions(limit=KEEP_SESSIONS, exclude_current=False)

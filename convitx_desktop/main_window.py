@@ -516,15 +516,13 @@ class MainWindow(QMainWindow):
         self.journal.unqueue_roots(self._job_roots.pop(job, []))
 
     def _rescanned_arrived(self, batch: list) -> None:
-        self.results.replace_results(batch)
-        self.journal.add_rows(batch)
+        self.journal.add_rows(self.results.replace_results(batch))  # not rows the user removed meanwhile
         self._done += len(batch)
         self._update_progress()
         self._current_changed(self.table.currentIndex(), QModelIndex())  # its verdict may have changed
 
     def _results_arrived(self, batch: list) -> None:
-        self.results.add_results(batch)
-        self.journal.add_rows(batch)
+        self.journal.add_rows(self.results.add_results(batch))
         self._done += len(batch)
         self._update_progress()
         if self.table.currentIndex().row() < 0 and self.proxy.rowCount():

@@ -78,10 +78,11 @@ class ResultsModel(QAbstractTableModel):
 
     # --- changes ---------------------------------------------------------------------------
 
-    def add_results(self, results: list) -> None:
+    def add_results(self, results: list) -> list:
+        """Append rows for files not in the table yet; returns those."""
         fresh = [r for r in results if path_key(r.path) not in self._row_of]
         if not fresh:
-            return
+            return fresh
         first, current = len(self._scored), self._current_thresholds()
         self.beginInsertRows(QModelIndex(), first, first + len(fresh) - 1)
         for offset, result in enumerate(fresh):
@@ -93,10 +94,12 @@ class ResultsModel(QAbstractTableModel):
         self.endInsertRows()
         self._apply_sort()
         self.counts_changed.emit()
+        return fresh
 
-    def replace_results(self, results: list) -> None:
-        """Rescanned rows take the place of the same files' rows; files no longer in the list are ignored."""
-        current, changed = self._current_thresholds(), []
+    def replace_results(self, results: list) -> list:
+        """Rescanned rows take the place of the same files' rows; files no longer in the list are ignored.
+        Returns the rows that replaced one."""
+        current, changed, replaced = self._current_thresholds(), [], []
         for result in results:
             row = self._row_of.get(path_key(result.path))
             if row is None:
@@ -107,11 +110,13 @@ class ResultsModel(QAbstractTableModel):
             self._scored[row], self._shown[row] = result, shown
             self._missing.discard(path_key(result.path))
             changed.append(row)
+            replaced.append(result)
         if not changed:
-            return
+            return replaced
         self.dataChanged.emit(self.index(min(changed), 0), self.index(max(changed), len(COLUMNS) - 1))
         self._apply_sort()
         self.counts_changed.emit()
+        return replaced
 
     def clear(self) -> list[str]:
         """Remove every row at once (cheaper than row by row); returns their paths."""

@@ -192,6 +192,22 @@ def test_a_corrupt_journal_is_set_aside_with_a_message(qtbot, tiny_model_path, t
     assert journal_rows(data) == 2  # the new journal works
 
 
+def test_an_unusable_data_folder_gives_a_message_and_the_app_still_scans(qtbot, tiny_model_path, tmp_path,
+                                                                          monkeypatch):
+    blocker = tmp_path / "a-file-not-a-folder"
+    blocker.write_text("x")
+    monkeypatch.setenv("CONVITX_DATA_DIR", str(blocker / "data"))
+    window = open_window(qtbot, tiny_model_path, tmp_path / "user-config")
+    qtbot.waitUntil(lambda: window._dialog is not None, timeout=SCAN_TIMEOUT_MS)
+    assert "will not be saved" in window._dialog.text()
+    make_images(tmp_path / "in", 2)
+    window.add_paths([str(tmp_path / "in")])
+    wait_idle(qtbot, window, rows=2)
+    window._fill_recent_menu()
+    assert [a.text() for a in window.recent_menu.actions()] == ["No earlier sessions"]
+    window.close()
+
+
 def test_a_killed_app_keeps_its_rows_and_the_next_start_finishes_the_scan(qtbot, tiny_model_path, tmp_path):
     make_images(tmp_path / "many", 80)
     data = tmp_path / "user-data"
