@@ -63,11 +63,14 @@ class SessionSummary:
     def unfinished(self) -> bool:
         return self.queued > 0
 
+    @property
+    def when(self) -> str:
+        started = time.localtime(self.started)
+        return f"{started.tm_mday} {time.strftime('%b %H:%M', started)}"
+
     def describe(self) -> str:
         """One line for a menu or a question: when, how many, what."""
-        started = time.localtime(self.started)
-        when = f"{started.tm_mday} {time.strftime('%b %H:%M', started)}"
-        text = f"{when} · {self.rows} image{'s' if self.rows != 1 else ''}"
+        text = f"{self.when} · {self.rows} image{'s' if self.rows != 1 else ''}"
         if self.title:
             text += f" · {self.title}"
         return text + (f" · {self.queued} not scored yet" if self.queued else "")

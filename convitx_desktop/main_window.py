@@ -403,14 +403,15 @@ class MainWindow(QMainWindow):
         missing = [r.path for r in saved.rows if not os.path.exists(r.path)]
         self.results.set_missing(missing)
         self.pages.setCurrentWidget(self.table if saved.rows else self.empty_state)
-        text = f"Reopened the session of {saved.summary.describe()}."
-        if missing:
-            text += f" {len(missing)} file{'s are' if len(missing) != 1 else ' is'} missing (moved or deleted)."
+        rows = len(saved.rows)
+        text = f"Reopened {saved.summary.when}: {rows} image{'s' if rows != 1 else ''}"
+        text += f", {len(missing)} missing." if missing else "."
         self.activity.setText(text)
         if saved.queued and finish:
             self.add_paths(saved.queued)
         elif saved.queued and not ask_to_finish:
-            self.activity.setText(text + " Add the same folders again to score the rest.")
+            self.activity.setText(f"{text} {saved.summary.queued} not scored yet: add their folders again to "
+                                  "score them.")
         elif saved.queued:
             self._ask(QMessageBox.Icon.Question, "Finish the scan?",
                       f"This session's scan did not finish: {len(saved.queued)} image(s) or folder(s) were not "

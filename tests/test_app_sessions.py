@@ -134,7 +134,7 @@ def test_the_last_session_reopens_with_verdicts_models_and_missing_files(qtbot, 
     button(offer, "Reopen").click()
     assert {r.path: (r.verdict, r.p_ai) for r in second.results.results()} == scored
     assert set(models_shown(second)) == {"tiny-test-model"}
-    assert "1 file is missing" in second.activity.text()
+    assert "3 images, 1 missing" in second.activity.text()
     row = next(r for r in range(3) if cell(second, r, "name") == images[1].name)
     assert cell(second, row, "error") == "File missing (moved or deleted)"
     assert cell(second, row, "verdict") == "Uncertain"  # the verdict from when it was scored
