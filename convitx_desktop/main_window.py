@@ -473,10 +473,14 @@ class MainWindow(QMainWindow):
         self._open_scans.add(job)
         return job
 
+    def _rescannable(self) -> list[str]:
+        """The rows another model scored, whose files are still there."""
+        return [r.path for r in self.results.results()
+                if r.model != self.model_name and not self.results.is_missing(r)]
+
     def rescan_rows(self) -> None:
         """Score every row the loaded model did not score again with it (missing files stay as they are)."""
-        paths = [r.path for r in self.results.results()
-                 if r.model != self.model_name and not self.results.is_missing(r)]
+        paths = self._rescannable()
         if not paths:
             return
         self._rescans.add(self._open_job(self.worker.scan(paths, rescan=True)))
@@ -648,8 +652,7 @@ class MainWindow(QMainWindow):
             self._show_card_and_offer_rescan()
 
     def _show_card_and_offer_rescan(self) -> None:
-        others = sum(r.model != self.model_name and not self.results.is_missing(r) for r in self.results.results())
-        dialog = ModelCardDialog(self._model_info, self._device_label, self, rescan_count=others)
+        dialog = ModelCardDialog(self._model_info, self._device_label, self, rescan_count=len(self._rescannable()))
         dialog.accepted.connect(self.rescan_rows)
         dialog.open()
         self._dialog = dialog
