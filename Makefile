@@ -22,9 +22,15 @@ test-slow: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -m slow || [ $$? -eq 5 ]
 
 # Rebuild the built-in model (about 90 minutes on 2 CPU cores; see training/README.md).
+# Git copies (clones or bare) of madebyollin/taesd and of pool 2's repositories (training/README.md says how).
+MIRRORS ?= data/mirrors
 train-default: $(STAMP)
 	$(PY) -m training.public_data --out data/public
-	$(PY) -m training.train_default --minutes $(or $(MINUTES),40) --loso-folds 4 --loso-minutes 7
+	$(PY) -m training.aligned_pairs --taesd-git $(MIRRORS)/madebyollin+taesd/repo --out data/pairs \
+		--data ../shared/data/trainpool/MANIFEST.tsv --data data/public/MANIFEST.tsv
+	test -f data/pool2/MANIFEST.tsv || $(PY) ../shared/data/pool2/build.py --mirrors $(MIRRORS) --out data/pool2 \
+		../shared/data/pool2/ai.tsv ../shared/data/pool2/photo.tsv ../shared/data/pool2/art.tsv
+	$(PY) -m training.train_default --minutes $(or $(MINUTES),30) --loso-folds 5 --loso-minutes 5
 
 # The Linux one-folder bundle in dist/ConViTX (CPU torch, its own .venv-package; see README "Packaging").
 package:

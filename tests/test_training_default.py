@@ -22,9 +22,11 @@ def test_rebuild_runs_every_stage_once_and_reruns_cheaply(tmp_path, capsys):
     make_synthetic_dataset(tmp_path / "pool", per_source=6)
     held_out = sorted((tmp_path / "pool").rglob("*.png"))[0]  # as if this image were in the evaluation set
     lists = _exclusion_lists(tmp_path / "exclude", list(image_hashes(held_out)))
+    unseen = make_synthetic_dataset(tmp_path / "unseen", per_source=2, seed=7)  # from elsewhere:
+    unseen.write_text(unseen.read_text().replace("\tsynthetic\t", "\tanother-repository\t"))
     out = tmp_path / "models" / "convitx_default.safetensors"
     argv = ["--data", str(tmp_path / "pool"), "--preset", "convitx_test", "--pretrained", "none",
-            "--exclusions", str(lists),
+            "--exclusions", str(lists), "--unseen", str(tmp_path / "unseen" / "MANIFEST.tsv"),
             "--work", str(tmp_path / "work"), "--out", str(out), "--epochs", "2", "--batch-size", "8",
             "--loso-folds", "2", "--loso-epochs", "1", "--threads", "1", "--workers", "0", "--quiet"]
     assert main(argv) == 0
@@ -33,7 +35,8 @@ def test_rebuild_runs_every_stage_once_and_reruns_cheaply(tmp_path, capsys):
     used = {row["path"] for rows in split.values() for row in rows}
     assert str(held_out) not in used and len(used) == 35  # the near-duplicate of an evaluation image is dropped
     assert any((work / "cache" / "crops").glob("*.png"))  # native regions cut once
-    for path in ("train/best.safetensors", "calibrated.safetensors", "eval/report.json", "loso/summary.json",
+    for path in ("train/best.safetensors", "calibrated.safetensors", "eval/report.json", "unseen/report.json",
+                 "loso/summary.json",
                  "loso/summary.md", "loso/fold0/eval/report.json", "loso/fold1/eval/report.json"):
         assert (work / path).is_file(), path
     loso = json.loads((work / "loso" / "summary.json").read_text())
@@ -44,6 +47,8 @@ def test_rebuild_runs_every_stage_once_and_reruns_cheaply(tmp_path, capsys):
     assert info.metrics["calibration"]["decision_threshold"] is not None
     assert info.metrics["leave_source_out"]["folds"] == 2
     assert "Unseen generators" in info.card and out.with_suffix(".md").read_text() == info.card
+    assert "never seen in training" in info.card and info.metrics["unseen_sources"]["images"] == 12
+    assert {row["family"] for row in loso["per_family"]} >= {"human photo"}
     capsys.readouterr()
 
     stamp = (work / "train" / "best.safetensors").stat().st_mtime

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import io
 import subprocess
 import sys
@@ -170,6 +171,7 @@ def centre_region(image: Image.Image, size: int) -> Image.Image:
 
 
 def make_pairs(samples: list[ds.Sample], autoencoder: TinyAutoencoder, out: Path, size: int, log=print) -> list[list]:
+    """Write each sample's pair (files already there from an earlier run are kept) and return manifest rows."""
     rows = []
     started = time.monotonic()
     for k, sample in enumerate(samples, 1):
@@ -179,17 +181,20 @@ def make_pairs(samples: list[ds.Sample], autoencoder: TinyAutoencoder, out: Path
             continue
         if min(region.size) < 32:
             continue
-        group = sample.split_group
-        stem = f"{len(rows) // 2:04d}_{Path(sample.path).stem[:60]}"
-        for label, kind, source, image in (("real", sample.kind or "photo", sample.source, region),
-                                           ("ai", "generated", TAEF2_SOURCE, autoencoder.round_trip(region))):
+        stem = f"{hashlib.sha1(sample.path.encode()).hexdigest()[:10]}_{Path(sample.path).stem[:60]}"
+        halves = (("real", sample.kind or "photo", sample.source, sample.repo, lambda: region),
+                  ("ai", "generated", TAEF2_SOURCE, f"{TAESD_REPO}@{TAESD_COMMIT[:7]}",
+                   lambda: autoencoder.round_trip(region)))
+        for label, kind, source, repo, make in halves:
             relpath = f"{label}/{stem}.png"
-            buffer = io.BytesIO()
-            image.save(buffer, "PNG", compress_level=6)
-            (out / label).mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(out / relpath, buffer.getvalue())
-            rows.append([label, kind, source, f"{TAESD_REPO}@{TAESD_COMMIT[:7]}" if label == "ai" else sample.repo,
-                         "", sample.path, image.size[0], image.size[1], len(buffer.getvalue()), relpath, group])
+            target = out / relpath
+            if not target.is_file():
+                buffer = io.BytesIO()
+                make().save(buffer, "PNG", compress_level=6)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write_bytes(target, buffer.getvalue())
+            rows.append([label, kind, source, repo, "", sample.path, region.size[0], region.size[1],
+                         target.stat().st_size, relpath, sample.split_group])
         if k % 25 == 0 or k == len(samples):
             log(f"aligned pairs: {k}/{len(samples)} images, {time.monotonic() - started:.0f} s")
     return rows

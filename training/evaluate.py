@@ -34,6 +34,7 @@ from model.imageio import ImageLoadError, load_image
 
 from . import datasets as ds
 from .augment import resize_by
+from .families import family
 from .metrics import band_metrics, binary_metrics, clean
 
 
@@ -42,6 +43,8 @@ ROBUSTNESS = {
     "jpeg_q75": {"label": "JPEG quality 75", "suffix": ".jpg", "save": {"format": "JPEG", "quality": 75}},
     "resize_0.5": {"label": "resized to 0.5x (PNG)", "suffix": ".png", "save": {"format": "PNG", "compress_level": 1},
                    "resize": 0.5},
+    "crop_256": {"label": "256 px centre crop (PNG)", "suffix": ".png", "save": {"format": "PNG", "compress_level": 1},
+                 "crop": 256},
 }
 CHUNK = 128
 
@@ -70,6 +73,10 @@ def _make_variant(source: str, target: Path, spec: dict) -> bool:
         return False
     if spec.get("resize"):
         image = resize_by(image, spec["resize"])
+    if spec.get("crop"):
+        width, height = (min(side, spec["crop"]) for side in image.size)
+        left, top = (image.size[0] - width) // 2, (image.size[1] - height) // 2
+        image = image.crop((left, top, left + width, top + height))
     image.save(target, **spec["save"])
     return True
 
@@ -127,12 +134,14 @@ def summarize_scores(samples: Sequence[ds.Sample], scores: np.ndarray, info: Mod
         "band": band_metrics(y, s, info.thresholds),
         "per_source": _group_rows(samples, scores, lambda x: (x.label_name, x.source), threshold, info),
         "per_kind": _group_rows(samples, scores, lambda x: (x.kind or "unknown",), threshold, info),
+        "per_family": _group_rows(samples, scores, lambda x: (family(x),), threshold, info),
     }
 
 
 def evaluate(model_path: str | os.PathLike, samples: Sequence[ds.Sample], out: str | os.PathLike,
-             robustness: bool = True, device: str = "auto", batch_size: int = 16, plots: bool = True,
+             robustness: bool | Sequence[str] = True, device: str = "auto", batch_size: int = 16, plots: bool = True,
              log=print) -> dict:
+    """Score ``samples`` as the app does; ``robustness`` adds every ROBUSTNESS row (True) or the named ones."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     detector = Detector.from_file(model_path, device=device, batch_size=batch_size)
@@ -141,10 +150,10 @@ def evaluate(model_path: str | os.PathLike, samples: Sequence[ds.Sample], out: s
     paths = [s.path for s in samples]
     log(f"scoring {len(paths)} images with {info.name} ({detector.device_label})")
     scores = {"original": score_paths(detector, paths)}
-    if robustness:
-        for key, spec in ROBUSTNESS.items():
-            log(f"robustness: {spec['label']}")
-            scores[key] = score_variant(detector, paths, spec, workers=detector.decode_workers)
+    conditions = list(ROBUSTNESS) if robustness is True else list(robustness or [])
+    for key in conditions:
+        log(f"robustness: {ROBUSTNESS[key]['label']}")
+        scores[key] = score_variant(detector, paths, ROBUSTNESS[key], workers=detector.decode_workers)
     report = {"model": str(model_path), "name": info.name, "preset": info.preset,
               "preprocess": info.to_dict()["preprocess"], "thresholds": info.to_dict()["thresholds"],
               "decision_threshold": threshold, "images": len(samples),
@@ -262,6 +271,11 @@ def markdown_report(report: dict) -> str:
         label, source = row["group"]
         lines.append(f"| {label} | {source} | {row['n']} | {_f(row['mean_p_ai'])} | {_f(row['accuracy'])} | "
                      f"{_pct(row['called_ai'])} | {_pct(row['uncertain'])} | {_pct(row['called_human'])} |")
+    lines += ["", "## Per generator family and human kind", "",
+              "| family | images | called AI | uncertain | called human | accuracy at the threshold |", "|---|---|---|---|---|---|"]
+    for row in report.get("per_family", []):
+        lines.append(f"| {row['group'][0]} | {row['n']} | {_pct(row['called_ai'])} | {_pct(row['uncertain'])} | "
+                     f"{_pct(row['called_human'])} | {_f(row['accuracy'])} |")
     lines += ["", "## Per kind", "", "| kind | images | AI images | AUC | accuracy | called AI | uncertain |",
               "|---|---|---|---|---|---|---|"]
     for row in report["per_kind"]:

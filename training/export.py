@@ -70,7 +70,33 @@ def headline_metrics(report: dict) -> dict:
     }
 
 
-def model_card(info: ModelInfo, run_config: dict, summary: dict, report: dict, loso: dict, notes: str = "") -> str:
+def family_table(rows: list[dict]) -> list[str]:
+    """Per generator family / human kind: how often each verdict was given."""
+    lines = ["| images of | count | called AI | uncertain | called human |", "|---|---|---|---|---|"]
+    for row in rows:
+        lines.append(f"| {row['group'][0]} | {row['n']} | {_pct(row['called_ai'])} | {_pct(row['uncertain'])} | "
+                     f"{_pct(row['called_human'])} |")
+    return lines
+
+
+def unseen_section(unseen: dict) -> list[str]:
+    o, b = unseen["overall"], unseen["band"]
+    lines = ["", "## Sources never seen in training (pool 2)", "",
+             f"{unseen['images']} images ({o['n_ai']} AI, {o['n_human']} human) from public repositories none of the "
+             "training data comes from: today's generators (gpt-image, GPT-4o, Nano Banana, Seedream, FLUX, SDXL "
+             "fine-tunes, ...), camera photos and human-made art, spread over their sources. Scored as the app scores, "
+             "with the calibrated band.", "",
+             "| metric | value |", "|---|---|",
+             f"| ROC-AUC | {_f(o['auc'])} |", f"| balanced accuracy at the threshold | {_f(o['balanced_accuracy'])} |",
+             f"| not uncertain (coverage) | {_pct(b['coverage'])} |",
+             f"| accuracy when not uncertain | {_f(b['decided_accuracy'])} |"]
+    for row in unseen.get("robustness", []):
+        lines.append(f"| ROC-AUC after {row['label']} | {_f(row['auc'])} |")
+    return lines + [""] + family_table(unseen.get("per_family", []))
+
+
+def model_card(info: ModelInfo, run_config: dict, summary: dict, report: dict, loso: dict, notes: str = "",
+               unseen: dict | None = None) -> str:
     pre, th = info.preprocess, info.thresholds
     calibration = (info.metrics or {}).get("calibration", {})
     lines = [
@@ -127,13 +153,18 @@ def model_card(info: ModelInfo, run_config: dict, summary: dict, report: dict, l
         for row in report.get("per_source", []):
             lines.append(f"| {row['group'][0]} | {row['group'][1]} | {row['n']} | {_f(row['accuracy'])} | "
                          f"{_pct(row['uncertain'])} |")
+    if unseen:
+        lines += unseen_section(unseen)
     if loso:
         lines += ["", "## Unseen generators (source-held-out estimate)", "",
                   f"{loso.get('folds')} folds by source, a short training run each, every source held out once: "
                   f"AUC mean {_f(loso.get('auc_mean'))} (min {_f(loso.get('auc_min'))}), balanced accuracy mean "
                   f"{_f(loso.get('balanced_accuracy_mean'))} (min {_f(loso.get('balanced_accuracy_min'))}). "
                   "These runs are shorter than the final one; read them as a rough lower bound.", "",
-                  "| class | held-out source | images | accuracy |", "|---|---|---|---|"]
+                  "| held-out images of | images | right at p_ai 0.5 |", "|---|---|---|"]
+        for row in loso.get("per_family", []):
+            lines.append(f"| {row['family']} | {row['images']} | {_f(row['accuracy'])} |")
+        lines += ["", "| class | held-out source | images | accuracy |", "|---|---|---|---|"]
         for row in loso.get("per_source", []):
             lines.append(f"| {row['label']} | {row['source']} | {row['images']} | {_f(row['accuracy'])} |")
     lines += ["", "## Limitations", "",
@@ -149,7 +180,8 @@ def model_card(info: ModelInfo, run_config: dict, summary: dict, report: dict, l
 
 def export(model_path: str | os.PathLike, out_path: str | os.PathLike, name: str | None = None,
            run_dir: str | os.PathLike | None = None, report_path: str | os.PathLike | None = None,
-           loso_path: str | os.PathLike | None = None, notes: str = "") -> Path:
+           loso_path: str | os.PathLike | None = None, notes: str = "",
+           unseen_path: str | os.PathLike | None = None) -> Path:
     loaded = load_checkpoint(model_path)
     info = loaded.info
     run_config = _read_json(Path(run_dir) / "config.json") if run_dir else {}
@@ -162,14 +194,17 @@ def export(model_path: str | os.PathLike, out_path: str | os.PathLike, name: str
     run_config = {k: display_path(v) for k, v in run_config.items()}
     report = _read_json(report_path)
     loso = _read_json(loso_path)
+    unseen = _read_json(unseen_path)
     metrics = dict(info.metrics or {})
+    if unseen:
+        metrics["unseen_sources"] = headline_metrics(unseen)
     if report:
         metrics["validation"] = headline_metrics(report)
     if loso:
         metrics["leave_source_out"] = {k: loso.get(k) for k in ("folds", "auc_mean", "auc_min",
                                                                    "balanced_accuracy_mean", "balanced_accuracy_min")}
     info = replace(info, name=name or info.name, training=clean(summary), metrics=clean(metrics))
-    info = replace(info, card=model_card(info, run_config, summary, report, loso, notes))
+    info = replace(info, card=model_card(info, run_config, summary, report, loso, notes, unseen))
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(loaded.network, info, out_path)

@@ -5,7 +5,8 @@ The recipe (fixed here, recorded in the work folder and in the model card):
 * preset ``convitx_lite``: EfficientNet-Lite0 branch initialised from
   ``data/public/backbones/tf_efficientnet_lite0.safetensors`` (written by training/public_data.py),
   Swin branch random;
-* data: ``../shared/data/trainpool/MANIFEST.tsv`` + ``data/public/MANIFEST.tsv`` (repository-relative);
+* data: ``../shared/data/trainpool/MANIFEST.tsv`` + ``data/public/MANIFEST.tsv`` + the aligned pairs
+  ``data/pairs/MANIFEST.tsv`` (training/aligned_pairs.py; repository-relative);
 * native preprocessing: the file's own pixel grid, crop 224, up to 6 evenly spread crops (mean logit);
   training views come from native regions cut once (``<work>/cache``) with the ``native`` augmentation
   (a third rescaled 0.4-1x by one of four filters, JPEG/WebP round trips, for both classes alike);
@@ -21,6 +22,9 @@ Stages, each skipped when its output is already there (``--force STAGE`` redoes 
   calibrate  runs/default/calibrated.safetensors (threshold and uncertain band on the validation sources,
              the band narrowed to hold at most 10% of them)
   evaluate   runs/default/eval/ (report.md/json, per source, JPEG q90/q75 and 0.5x robustness)
+  unseen     runs/default/unseen/: the calibrated model on pool 2 (data/pool2, never trained on: modern
+             generators, camera photos, human art), up to --unseen-limit images spread over sources, with
+             JPEG q90 and 256 px crop rows; refused if a repository of it is in the training data
   loso       runs/default/loso/ with --loso-folds K: K folds by source, a short run each, every source
              held out once; summary.json/md with mean/min AUC and balanced accuracy, per source
   export     resources/models/convitx_default.safetensors and its card resources/models/convitx_default.md
@@ -42,12 +46,14 @@ from .exclusion import DEFAULT_EXCLUDE_DIR
 from .train import TrainConfig, train
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = ("../shared/data/trainpool/MANIFEST.tsv", "data/public/MANIFEST.tsv")
+DEFAULT_DATA = ("../shared/data/trainpool/MANIFEST.tsv", "data/public/MANIFEST.tsv", "data/pairs/MANIFEST.tsv")
 DEFAULT_BACKBONE = "data/public/backbones/tf_efficientnet_lite0.safetensors"
 DEFAULT_OUT = "resources/models/convitx_default.safetensors"
 DEFAULT_WORK = "runs/default"
-DEFAULT_NAME = "ConViTX default (EfficientNet-Lite0 + Swin, multicrop)"
-STAGES = ("train", "calibrate", "evaluate", "loso", "export")
+DEFAULT_NAME = "ConViTX default (EfficientNet-Lite0 + Swin, native crops)"
+STAGES = ("train", "calibrate", "evaluate", "unseen", "loso", "export")
+DEFAULT_UNSEEN = "data/pool2/MANIFEST.tsv"
+UNSEEN_ROBUSTNESS = ("jpeg_q90", "crop_256")
 
 MAX_UNCERTAIN = 0.1  # the calibrated band holds at most this share of the validation images
 RECIPE = TrainConfig(
@@ -155,6 +161,27 @@ def stage_evaluate(work: Path, run: Path, model: Path, force: bool, device: str,
     return report
 
 
+def stage_unseen(work: Path, run: Path, model: Path, data: str, limit: int, force: bool, device: str) -> Path | None:
+    from .evaluate import evaluate
+
+    out = work / "unseen"
+    report = out / "report.json"
+    if _newer(report, model) and not force:
+        _log(f"unseen: {report} is up to date")
+        return report
+    if not repo_path(data).is_file():
+        _log(f"unseen: {data} not found (see training/README.md: pool 2); skipped")
+        return None
+    samples = ds.subsample(ds.load_data([str(repo_path(data))], log=_log), limit)
+    lists = ds.load_samples(run / "split.json")
+    trained_repos = {s.repo for items in lists.values() for s in items if s.repo}
+    shared = sorted(trained_repos & {s.repo for s in samples})
+    if shared:
+        raise ds.DataError(f"the unseen set shares repositories with the training data ({', '.join(shared[:5])})")
+    evaluate(model, samples, out, robustness=UNSEEN_ROBUSTNESS, device=device, log=_log)
+    return report
+
+
 def stage_loso(cfg: TrainConfig, work: Path, folds: int, epochs: int, minutes: float | None, force: bool,
                device: str) -> Path:
     from .evaluate import evaluate
@@ -200,12 +227,25 @@ def summarize_folds(reports: list[dict]) -> dict:
             per_source.append({"fold": fold + 1, "label": row["group"][0], "source": row["group"][1],
                                "images": row["n"], "accuracy": row["accuracy"], "mean_p_ai": row["mean_p_ai"]})
     per_source.sort(key=lambda r: (r["label"], r["accuracy"] if r["accuracy"] is not None else 0))
+    per_family = pooled_family_rows(reports)
     return {"folds": len(reports), "auc_mean": auc_mean, "auc_min": auc_min, "balanced_accuracy_mean": bal_mean,
             "balanced_accuracy_min": bal_min,
             "per_fold": [{"fold": i + 1, "images": r["images"], "auc": r["overall"]["auc"],
                           "balanced_accuracy": r["overall"]["balanced_accuracy"],
                           "threshold": r["decision_threshold"]} for i, r in enumerate(reports)],
-            "per_source": per_source}
+            "per_source": per_source, "per_family": per_family}
+
+
+def pooled_family_rows(reports: list[dict]) -> list[dict]:
+    """Per generator family / human kind over all folds (each image is held out in exactly one fold)."""
+    pooled: dict[str, dict] = {}
+    for report in reports:
+        for row in report.get("per_family", []):
+            into = pooled.setdefault(row["group"][0], {"n": 0, "correct": 0.0})
+            into["n"] += row["n"]
+            into["correct"] += row["accuracy"] * row["n"]
+    return [{"family": name, "images": v["n"], "accuracy": v["correct"] / v["n"]}
+            for name, v in sorted(pooled.items(), key=lambda item: -item[1]["n"])]
 
 
 def _f(value) -> str:
@@ -222,6 +262,9 @@ def loso_markdown(summary: dict) -> str:
              "| fold | images | AUC | balanced accuracy |", "|---|---|---|---|"]
     for row in summary["per_fold"]:
         lines.append(f"| {row['fold']} | {row['images']} | {_f(row['auc'])} | {_f(row['balanced_accuracy'])} |")
+    lines += ["", "| held-out images of | images | right at p_ai 0.5 |", "|---|---|---|"]
+    for row in summary.get("per_family", []):
+        lines.append(f"| {row['family']} | {row['images']} | {_f(row['accuracy'])} |")
     lines += ["", "| class | held-out source | fold | images | accuracy | mean p_ai |", "|---|---|---|---|---|---|"]
     for row in summary["per_source"]:
         lines.append(f"| {row['label']} | {row['source']} | {row['fold']} | {row['images']} | {_f(row['accuracy'])} | "
@@ -241,6 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--loso-minutes", type=float, metavar="M", help="time budget per fold run")
     p.add_argument("--data", action="append", metavar="PATH",
                    help="override the data (default: trainpool + data/public manifests)")
+    p.add_argument("--unseen", default=DEFAULT_UNSEEN, metavar="MANIFEST.tsv",
+                   help=f"images from sources never trained on, for the card (default {DEFAULT_UNSEEN})")
+    p.add_argument("--unseen-limit", type=int, default=900, metavar="N",
+                   help="at most N of them, spread over sources (default 900)")
     p.add_argument("--exclusions", default=str(DEFAULT_EXCLUDE_DIR), metavar="DIR",
                    help="folder with EXCLUDE_REPOS.txt and EXCLUDE_HASHES.txt (default ../shared/data); "
                         "training refuses to start without them")
@@ -320,6 +367,9 @@ def main(argv: list[str] | None = None) -> int:
         report = work / "eval" / "report.json"
         if "evaluate" in stages:
             report = stage_evaluate(work, run, model, "evaluate" in force, args.device, not args.no_robustness)
+        unseen = work / "unseen" / "report.json"
+        if "unseen" in stages:
+            unseen = stage_unseen(work, run, model, args.unseen, args.unseen_limit, "unseen" in force, args.device)
         loso = None
         if args.loso_folds and "loso" in stages:
             loso = stage_loso(replace(cfg, minutes=None), work, args.loso_folds, args.loso_epochs, args.loso_minutes,
@@ -331,7 +381,8 @@ def main(argv: list[str] | None = None) -> int:
 
             path = export(model, out, DEFAULT_NAME if args.preset == RECIPE.preset else None, run,
                           report if report.exists() else None, loso,
-                          notes=CARD_NOTES if args.preset == RECIPE.preset else "")
+                          notes=CARD_NOTES if args.preset == RECIPE.preset else "",
+                          unseen_path=unseen if unseen and unseen.exists() else None)
             _log(f"export: {path} and {path.with_suffix('.md')}")
     except (ds.DataError, ValueError, OSError) as exc:
         print(f"train_default: {exc}", file=sys.stderr)
