@@ -29,7 +29,7 @@ import threading
 import time
 import types
 from concurrent.futures import Future
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import wait
 from multiprocessing.shared_memory import SharedMemory
 from typing import Any, Callable
@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 DEFAULT_DECODE_TIMEOUT = 30.0  # seconds one file may take to decode
 START_TIMEOUT = 120.0  # a worker not ready by then (imports on a loaded machine) is killed and retried
 CLOSE_WAIT_S = 5.0  # for each worker to exit and its shared block to be freed
+SLOWEST_KEPT = 5
 START_ATTEMPTS = 3  # then that worker's files are decoded in this process, without isolation
 CRASHED = "decoder crashed on this file (damaged or hostile data)"
 _READY = "ready"
@@ -76,8 +77,7 @@ class DecodeStats:
     files: int = 0
     crashes: int = 0
     timeouts: int = 0
-    slowest_s: float = 0.0
-    slowest_path: str = ""
+    slowest: list[tuple[float, str]] = field(default_factory=list)  # (seconds, path), the SLOWEST_KEPT slowest
 
 
 Decoder = Callable[[str, PreprocessConfig], DecodedPixels]
@@ -120,7 +120,7 @@ class DecoderPool:
 
     def stats(self) -> DecodeStats:
         with self._stats_lock:
-            return replace(self._stats)
+            return replace(self._stats, slowest=list(self._stats.slowest))
 
     def close(self) -> None:
         """Stop every worker (files still queued are cancelled) and free the shared memory."""
@@ -140,8 +140,7 @@ class DecoderPool:
             stats.files += 1
             stats.crashes += error == CRASHED
             stats.timeouts += error == timed_out_message(self.timeout)
-            if seconds > stats.slowest_s:
-                stats.slowest_s, stats.slowest_path = seconds, path
+            stats.slowest = sorted(stats.slowest + [(seconds, path)], reverse=True)[:SLOWEST_KEPT]
 
 
 class _Lane:

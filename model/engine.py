@@ -182,7 +182,7 @@ class Detector:
 
     @property
     def decode_stats(self) -> DecodeStats:
-        """Files decoded, decoder crashes and time-outs, the slowest file: since the model loaded."""
+        """Files decoded, decoder crashes and time-outs, the slowest files: since the model loaded."""
         return self._decoders.stats()
 
     def _finish(self, batch: list[_Prepared]) -> Iterator[ScanResult]:

@@ -40,6 +40,7 @@ def test_a_crashing_or_hanging_decoder_costs_one_row_and_the_scan_goes_on(tmp_pa
     assert time.monotonic() - started < 30  # the hang cost its time-out, not an hour
     stats = guarded.decode_stats
     assert stats.crashes >= 2 and stats.timeouts >= 1
+    assert stats.slowest[0][1] == str(hostile_files["hang.png"]) and stats.slowest[0][0] >= TIMEOUT_S
     # the restarted decoders keep scoring, the same as before the faults
     again = list(guarded.scan(good))
     assert [r.p_ai for r in again] == [by_name[p.name].p_ai for p in good]
