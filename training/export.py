@@ -134,6 +134,11 @@ def model_card(info: ModelInfo, run_config: dict, summary: dict, report: dict, l
         if val:
             lines += ["", f"Validation: {val['images']} images from sources never seen in training "
                           f"(split '{split.get('mode', '?')}': whole sources on one side)."]
+        exclusion = split.get("exclusion")
+        if exclusion:
+            lines += ["", f"Exclusion check: {exclusion['checked']} images checked against an independent evaluation "
+                          f"set; {exclusion['dropped_near_duplicates']} within {exclusion['max_distance_bits']} bits "
+                          "of one of its images (dHash of the whole image or its centre) were left out."]
     if report:
         o, b = report["overall"], report["band"]
         lines += ["", "## Validation results", "",
