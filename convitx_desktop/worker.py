@@ -1,8 +1,8 @@
 """The one long-lived background thread that owns the Detector.
 
 The GUI never runs torch: it calls the thread-safe methods below (``load_model``, ``scan``, ``inspect``,
-``export_heatmaps``, ``cancel``, ``forget``, ``remember``, ``stop``), which put jobs on a queue, and it hears back only
-through the typed signals (queued across threads by Qt). Jobs run one at a time, in order, except
+``export_heatmaps``, ``cancel``, ``forget``, ``remember``, ``stop``), which put jobs on a queue, and it hears
+back only through the typed signals (queued across threads by Qt). Jobs run one at a time, in order, except
 ``inspect`` (heatmap + provenance of the selected image): it is served between scan results so a click
 never waits for a long scan, and only the newest request is kept, so a newer selection supersedes an
 older one. Cancelling sets a ``threading.Event`` that ``Detector.scan`` checks; results already made
