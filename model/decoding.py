@@ -46,6 +46,9 @@ DEFAULT_DECODE_TIMEOUT = 30.0  # seconds one file may take to decode
 START_TIMEOUT = 120.0  # a worker not ready by then (imports on a loaded machine) is killed and retried
 CLOSE_WAIT_S = 5.0  # for each worker to exit and its shared block to be freed
 SLOWEST_KEPT = 5
+# A file whose decoder died is tried once more on a fresh worker: the system may have killed the worker
+# (out of memory, while idle) for reasons of its own. A file that crashes it twice is a crashed row.
+CRASH_RETRIES = 1
 START_ATTEMPTS = 3  # then that worker's files are decoded in this process, without isolation
 CRASHED = "decoder crashed on this file (damaged or hostile data)"
 _READY = "ready"
@@ -104,7 +107,6 @@ class DecoderPool:
         if timeout <= 0:
             raise ValueError("the decode timeout must be more than 0 seconds")
         self.cfg, self.timeout, self.decoder, self.receive = cfg, timeout, decoder, receive
-        self._context = multiprocessing.get_context("spawn")
         self._tasks: queue.SimpleQueue = queue.SimpleQueue()
         self._stats = DecodeStats()
         self._stats_lock = threading.Lock()
@@ -186,58 +188,81 @@ class _Lane:
         except ValueError:  # the lane closed it meanwhile
             pass
 
-    def _start(self) -> None:
-        parent, child = self.pool._context.Pipe()
-        self.process = _DecoderProcess(
-            target=_serve, args=(child, self.pool.decoder, self.pool.cfg, self.block.name, self.shape),
-            name="convitx-decoder", daemon=True)
-        self.process.start()
-        child.close()
+    def _start(self) -> bool:
+        """Start a worker process (it says when it is ready); False, logged, when the system refuses."""
+        parent, child = multiprocessing.Pipe()
+        try:
+            self.process = _DecoderProcess(
+                target=_serve, args=(child, self.pool.decoder, self.pool.cfg, self.block.name, self.shape),
+                name="convitx-decoder", daemon=True)
+            self.process.start()
+        except Exception as exc:  # out of processes, memory or file handles
+            log.warning("could not start a decoder process: %s", exc)
+            self.process = None
+            parent.close()
+            return False
+        finally:
+            child.close()
         self.conn, self.ready = parent, False
+        return True
 
-    def _wait_ready(self) -> bool:
-        for attempt in range(START_ATTEMPTS):
-            if attempt:
+    def _ensure_worker(self) -> bool:
+        """A live, ready worker, started again when it died (even while idle); False when none would start."""
+        for _ in range(START_ATTEMPTS):
+            if self.ready and self.process.is_alive():
+                return True
+            if self.process is None or not self.process.is_alive():
                 self._kill()
-                self._start()
+                if not self._start():
+                    continue
             if self.conn in wait([self.conn, self.process.sentinel], START_TIMEOUT):
                 try:
                     self.ready = self.conn.recv() == _READY
                 except (EOFError, OSError):
                     pass
-            if self.ready or self.pool._closed.is_set():
+            if not self.ready:
+                self._kill()  # died while starting, or not ready in time
+            if self.pool._closed.is_set():
                 return self.ready
-        log.warning("the decoder process would not start (exit code %s); decoding in this process, "
-                    "without crash isolation", self.process.exitcode)
-        self._kill()
+        if self.ready:
+            return True
+        log.warning("no decoder process would start; decoding in this process, without crash isolation")
         return False
 
     def _decode(self, path: str) -> Decoded:
-        if self.isolated and not self.ready:
-            self.isolated = self._wait_ready()
-        if not self.isolated:
-            return self._decode_here(path)
-        self.conn.send(path)
-        done = wait([self.conn, self.process.sentinel], self.pool.timeout)
-        reply = None
+        for _ in range(1 + CRASH_RETRIES):
+            if self.isolated:
+                self.isolated = self._ensure_worker()
+            if not self.isolated:
+                return self._decode_here(path)
+            decoded = self._attempt(path)
+            if decoded is not None:
+                return decoded
+            self._kill()
+            self._start()
+        return Decoded(error=CRASHED)
+
+    def _attempt(self, path: str) -> Decoded | None:
+        """The worker's answer, a time-out row (the worker killed and started again), or None when it died."""
+        try:
+            self.conn.send(path)
+            done = wait([self.conn, self.process.sentinel], self.pool.timeout)
+        except OSError:  # it died before the send
+            done = [self.process.sentinel]
         if self.conn in done:
             try:
-                reply = self.conn.recv()
+                return self._receive(self.conn.recv())
             except (EOFError, OSError):
                 pass
-        if reply is not None:
-            return self._receive(reply)
         if self.pool._closed.is_set():
             return Decoded(error="scan stopped")
         if done:
-            log.warning("the decoder crashed on %s (exit code %s); restarting it", path, self.process.exitcode)
-            error = CRASHED
-        else:
-            log.warning("decoding %s took over %g s; restarting the decoder", path, self.pool.timeout)
-            error = timed_out_message(self.pool.timeout)
+            log.warning("the decoder process died on %s (exit code %s)", path, self.process.exitcode)
+            return None
+        log.warning("decoding %s took over %g s; restarting the decoder", path, self.pool.timeout)
         self._kill()
         self._start()
-        return Decoded(error=error)
+        return Decoded(error=timed_out_message(self.pool.timeout))
 
     def _receive(self, reply: tuple) -> Decoded:
         if reply[0] == "error":

@@ -1,4 +1,5 @@
 """Decoder isolation: a decoder that crashes or hangs on one file costs that file's row, nothing more."""
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -44,6 +45,16 @@ def test_a_crashing_or_hanging_decoder_costs_one_row_and_the_scan_goes_on(tmp_pa
     # the restarted decoders keep scoring, the same as before the faults
     again = list(guarded.scan(good))
     assert [r.p_ai for r in again] == [by_name[p.name].p_ai for p in good]
+
+
+def test_decoders_killed_while_idle_are_started_again_without_losing_a_row(tmp_path, guarded):
+    paths = [save_image(tmp_path / f"{i}.png", seed=i) for i in range(4)]
+    before = [r.p_ai for r in guarded.scan(paths)]
+    for process in multiprocessing.active_children():  # as the system's out-of-memory killer would
+        if process.name == "convitx-decoder":
+            os.kill(process.pid, signal.SIGKILL)
+    after = list(guarded.scan(paths))
+    assert [r.p_ai for r in after] == before and all(r.ok for r in after)
 
 
 def test_cancel_while_a_file_hangs_stops_at_once_and_keeps_the_rows(tmp_path, guarded):
