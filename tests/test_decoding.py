@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 import hostile
 from conftest import save_image
 from model import Detector
+from model.decoding import decode_crops
 
 TIMEOUT_S = 2.0
 
@@ -55,6 +57,23 @@ def test_decoders_killed_while_idle_are_started_again_without_losing_a_row(tmp_p
             os.kill(process.pid, signal.SIGKILL)
     after = list(guarded.scan(paths))
     assert [r.p_ai for r in after] == before and all(r.ok for r in after)
+
+
+def test_when_no_decoder_process_can_start_files_are_decoded_here_and_still_scored(tmp_path, tiny_model_path, caplog):
+    # a decoder the worker processes cannot import: each one dies while starting
+    elsewhere = types.ModuleType("decoder_only_in_this_process")
+    elsewhere.decode = lambda path, cfg: decode_crops(path, cfg)
+    elsewhere.decode.__module__, elsewhere.decode.__qualname__ = elsewhere.__name__, "decode"
+    sys.modules[elsewhere.__name__] = elsewhere
+    paths = [save_image(tmp_path / f"{i}.png", seed=i) for i in range(3)]
+    detector = Detector.from_file(tiny_model_path, device="cpu", decode_workers=1, decoder=elsewhere.decode)
+    try:
+        results = list(detector.scan(paths))
+    finally:
+        detector.close()
+        del sys.modules[elsewhere.__name__]
+    assert all(r.ok for r in results) and len(results) == 3
+    assert "without crash isolation" in caplog.text
 
 
 def test_cancel_while_a_file_hangs_stops_at_once_and_keeps_the_rows(tmp_path, guarded):
