@@ -31,6 +31,14 @@ class CropCache:
                  seed: int = 0):
         self.folder, self.region, self.regions, self.seed = Path(folder), region, regions, seed
         self.folder.mkdir(parents=True, exist_ok=True)
+        self._stored: dict[str, list[Path]] | None = None  # stem -> region files, listed once
+
+    def _stored_regions(self, stem: str) -> list[Path]:
+        if self._stored is None:
+            self._stored = {}
+            for path in sorted(self.folder.glob("*_*.png")):
+                self._stored.setdefault(path.stem.rsplit("_", 1)[0], []).append(path)
+        return self._stored.get(stem, [])
 
     def _stem(self, path: str) -> str:
         info = os.stat(path)
@@ -43,7 +51,7 @@ class CropCache:
             stem = self._stem(path)
         except OSError as exc:
             raise ImageLoadError(f"could not read the file: {exc.strerror or exc}") from None
-        found = sorted(self.folder.glob(f"{stem}_*.png"))
+        found = self._stored_regions(stem)
         if found:
             return found
         image = load_image(path).image
@@ -56,6 +64,7 @@ class CropCache:
             target = self.folder / f"{stem}_{k}.png"
             atomic_write_bytes(target, buffer.getvalue())
             paths.append(target)
+        self._stored[stem] = paths
         return paths
 
     def load(self, path: str, rng: np.random.Generator) -> Image.Image:

