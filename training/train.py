@@ -524,7 +524,6 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult | None:
     if cfg.balance not in ("none", "class", "class+source"):
         raise ValueError("--balance must be none, class or class+source")
     started = time.monotonic()
-    deadline = started + cfg.minutes * 60 if cfg.minutes else None
     _seed_everything(cfg.seed, cfg.deterministic)
     workers, threads = _loader_settings(cfg, device, world)
     torch.set_num_threads(threads)
@@ -599,6 +598,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult | None:
             cache.fill([s.path for s in train_samples], log=log)
         if world.enabled:
             dist.barrier()
+    # The time budget is for training: cutting the crops once is not counted against it.
+    deadline = time.monotonic() + cfg.minutes * 60 if cfg.minutes else None
     train_set = TrainImages(train_samples, pre, aug, weights, cfg.seed, cache)
     sampler = DistributedSampler(train_set, num_replicas=world.world, rank=world.rank, shuffle=True, seed=cfg.seed)
     loader_args = dict(num_workers=workers, pin_memory=device.type == "cuda", worker_init_fn=_worker_init,
