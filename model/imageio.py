@@ -56,6 +56,8 @@ def load_image(path: str | os.PathLike, min_short_side: int | None = None) -> De
         raise ImageLoadError(f"image is too large to open safely ({_bomb_size(exc)}); "
                              f"the limit is {Image.MAX_IMAGE_PIXELS // 1_000_000} megapixels") from None
     except UnidentifiedImageError:
+        if _claims_a_format(path):  # e.g. a cut-short AVIF: its plugin refuses it while opening
+            raise ImageLoadError("file is truncated or damaged") from None
         raise ImageLoadError("not an image, or a format this app cannot read") from None
     except FileNotFoundError:
         raise ImageLoadError("file not found (moved or deleted?)") from None
@@ -110,6 +112,17 @@ def to_rgb(image: Image.Image) -> Image.Image:
 def _is_truncated(exc: Exception) -> bool:
     """Pillow says "truncated"/"broken data stream" (an OSError); libheif "Unexpected end of file" (a ValueError)."""
     return any(words in str(exc) for words in ("truncated", "broken data stream", "Unexpected end of file"))
+
+
+def _claims_a_format(path: Path) -> bool:
+    """Whether the file starts like an image format Pillow knows (its plugins' own signature checks)."""
+    try:
+        with open(path, "rb") as handle:
+            prefix = handle.read(16)  # as much as Image.open shows the checks
+    except OSError:
+        return False
+    Image.init()
+    return any(accept and accept(prefix) for _, accept in Image.OPEN.values())
 
 
 def _bomb_size(exc: Exception) -> str:

@@ -60,7 +60,7 @@ def test_bad_files_raise_one_clear_sentence(tmp_path, name, data, reason):
         load_image(tmp_path / name)
 
 
-@pytest.mark.parametrize("fmt", ["JPEG", "HEIF"])
+@pytest.mark.parametrize("fmt", ["JPEG", "HEIF", "AVIF"])
 def test_truncated_file_says_so(tmp_path, fmt):
     with pytest.raises(ImageLoadError, match="truncated or damaged"):
         load_image(truncated(tmp_path / "cut", fmt))
