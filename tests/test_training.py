@@ -292,7 +292,7 @@ def test_train_evaluate_calibrate_export_and_scan(trained, pool, tmp_path):
 
     report = evaluate(trained.best, split["val"], tmp_path / "eval", device="cpu", log=lambda m: None)
     assert report["overall"]["auc"] >= 0.7
-    assert {row["condition"] for row in report["robustness"]} == {"jpeg_q90", "jpeg_q75", "resize_0.5"}
+    assert {row["condition"] for row in report["robustness"]} == {"jpeg_q90", "jpeg_q75", "resize_0.5", "crop_256"}
     assert {tuple(row["group"]) for row in report["per_source"]} == {(s.label_name, s.source) for s in split["val"]}
     assert (tmp_path / "eval" / "report.md").read_text().count("| ai |") >= 1
     assert (tmp_path / "eval" / "roc.png").is_file() or not importlib.util.find_spec("matplotlib")
