@@ -23,11 +23,12 @@ import sys
 import tempfile
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
-from model.checkpoint import CheckpointError
+from model.checkpoint import CheckpointError, load_checkpoint
 from model.config import ModelInfo, PreprocessConfig
 from model.engine import Detector
 from model.imageio import ImageLoadError, load_image
@@ -140,11 +141,16 @@ def summarize_scores(samples: Sequence[ds.Sample], scores: np.ndarray, info: Mod
 
 def evaluate(model_path: str | os.PathLike, samples: Sequence[ds.Sample], out: str | os.PathLike,
              robustness: bool | Sequence[str] = True, device: str = "auto", batch_size: int = 16, plots: bool = True,
-             log=print) -> dict:
-    """Score ``samples`` as the app does; ``robustness`` adds every ROBUSTNESS row (True) or the named ones."""
+             log=print, max_crops: int | None = None) -> dict:
+    """Score ``samples`` as the app does; ``robustness`` adds every ROBUSTNESS row (True) or the named ones.
+    ``max_crops`` scores with another crop cap than the checkpoint's (to choose it)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    detector = Detector.from_file(model_path, device=device, batch_size=batch_size)
+    loaded = load_checkpoint(model_path)
+    if max_crops:
+        pre = replace(loaded.info.preprocess, max_crops=max_crops)
+        loaded = replace(loaded, info=replace(loaded.info, preprocess=pre))
+    detector = Detector(loaded, device=device, batch_size=batch_size)
     info = detector.info
     threshold = decision_threshold(info)
     paths = [s.path for s in samples]
@@ -315,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, metavar="DIR", help="report folder")
     parser.add_argument("--no-robustness", action="store_true", help="skip the JPEG / resize rows")
     parser.add_argument("--limit", type=int, default=0, metavar="N", help="at most N images, spread over sources")
+    parser.add_argument("--max-crops", type=int, metavar="N", help="score with at most N crops per image "
+                        "instead of the checkpoint's own number (to choose it)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--no-plots", action="store_true")
@@ -324,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         samples = ds.subsample(load_eval_samples(args.data, args.samples), args.limit)
         evaluate(args.model, samples, args.out, robustness=not args.no_robustness, device=args.device,
-                 batch_size=args.batch_size, plots=not args.no_plots, log=ds.stderr_log)
+                 batch_size=args.batch_size, plots=not args.no_plots, log=ds.stderr_log, max_crops=args.max_crops)
     except (ds.DataError, CheckpointError, ValueError, OSError) as exc:
         print(f"evaluate: {exc}", file=sys.stderr)
         return 2
