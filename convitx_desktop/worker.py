@@ -25,7 +25,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QThread, Signal
 
-from model.files import ScanItem, path_key
+from model.files import ScanItem, file_columns, path_key
 
 log = logging.getLogger(__name__)
 
@@ -223,14 +223,12 @@ class Worker(QThread):
         try:
             if job.cancel.is_set():
                 return
-            from model.cli import provenance_columns
-
             items = [ScanItem(Path(p)) for p in job.paths] if job.rescan else self._new_items(job)
             if not job.rescan:
                 self.files_listed.emit(job.job_id, [str(item.path) for item in items])
             self.scan_started.emit(job.job_id, len(items))
             flushed_at = time.monotonic()
-            for result in self._detector.scan(items, cancel=job.cancel, annotate=provenance_columns):
+            for result in self._detector.scan(items, cancel=job.cancel, annotate=row_columns):
                 batch.append(result)
                 done += 1
                 if time.monotonic() - flushed_at >= RESULT_FLUSH_SECONDS or self._inspect_pending():
@@ -313,3 +311,11 @@ class Worker(QThread):
             return False
         save_overlay(heatmap, job.folder / heatmap_file_name(index, path), job.opacity)
         return True
+
+
+def row_columns(path: Path) -> dict:
+    """What a row carries beside the score: provenance, and the file's size and time (as ``convitx scan``
+    writes them, so an exported CSV can be resumed or compared with the command line's)."""
+    from model.cli import provenance_columns
+
+    return {**provenance_columns(path), **file_columns(path)}

@@ -203,6 +203,9 @@ def test_export_csv_all_filtered_and_selected_rows(qtbot, window, tmp_path, monk
     rows = read_csv(target)
     assert tuple(rows[0]) == CSV_COLUMNS and len(rows) == len(expected)
     assert {Path(r["path"]).name for r in rows if r["verdict"] == "error"} >= {"bomb.png", "empty.jpg"}
+    stamped = [row for row in rows if row["verdict"] != "error"]  # as `convitx scan` records the file
+    assert stamped and all(int(r["file_size"]) == Path(r["path"]).stat().st_size for r in stamped)
+    assert all(r["file_modified"].endswith("+00:00") for r in stamped)
 
     window.verdict_filter.setCurrentText("Error")
     target = tmp_path / "errors.json"
