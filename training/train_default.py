@@ -21,9 +21,9 @@ Stages, each skipped when its output is already there (``--force STAGE`` redoes 
   train      runs/default/train/ (resumes after a crash; --minutes stops cleanly with the best epoch)
   calibrate  runs/default/calibrated.safetensors (threshold and uncertain band on the validation sources,
              the band narrowed to hold at most 10% of them)
-  evaluate   runs/default/eval/ (report.md/json, per source, JPEG q90/q75 and 0.5x robustness)
+  evaluate   runs/default/eval/ (report.md/json, per source, JPEG q90, 0.5x and 256 px crop robustness)
   unseen     runs/default/unseen/: the calibrated model on pool 2 (data/pool2, never trained on: modern
-             generators, camera photos, human art), up to --unseen-limit images spread over sources, with
+             generators, camera photos, human art), up to --unseen-limit (600) images spread over sources, with
              JPEG q90 and 256 px crop rows; refused if a repository of it is in the training data
   loso       runs/default/loso/ with --loso-folds K: K folds by source, a short run each, every source
              held out once; summary.json/md with mean/min AUC and balanced accuracy, per source
@@ -53,7 +53,8 @@ DEFAULT_WORK = "runs/default"
 DEFAULT_NAME = "ConViTX default (EfficientNet-Lite0 + Swin, native crops)"
 STAGES = ("train", "calibrate", "evaluate", "unseen", "loso", "export")
 DEFAULT_UNSEEN = "data/pool2/MANIFEST.tsv"
-UNSEEN_ROBUSTNESS = ("jpeg_q90", "crop_256")
+UNSEEN_ROBUSTNESS = ("jpeg_q90", "crop_256")  # the targets' conditions; each row is one more pass over the images
+EVAL_ROBUSTNESS = ("jpeg_q90", "resize_0.5", "crop_256")
 
 MAX_UNCERTAIN = 0.1  # the calibrated band holds at most this share of the validation images
 RECIPE = TrainConfig(
@@ -158,7 +159,8 @@ def stage_evaluate(work: Path, run: Path, model: Path, force: bool, device: str,
     if _newer(report, model) and not force:
         _log(f"evaluate: {report} is up to date")
         return report
-    evaluate(model, ds.load_samples(run / "split.json", "val"), out, robustness=robustness, device=device, log=_log)
+    evaluate(model, ds.load_samples(run / "split.json", "val"), out, robustness=EVAL_ROBUSTNESS if robustness else False,
+             device=device, log=_log)
     return report
 
 
@@ -287,8 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override the data (default: trainpool + data/public manifests)")
     p.add_argument("--unseen", default=DEFAULT_UNSEEN, metavar="MANIFEST.tsv",
                    help=f"images from sources never trained on, for the card (default {DEFAULT_UNSEEN})")
-    p.add_argument("--unseen-limit", type=int, default=900, metavar="N",
-                   help="at most N of them, spread over sources (default 900)")
+    p.add_argument("--unseen-limit", type=int, default=600, metavar="N",
+                   help="at most N of them, spread over sources (default 600)")
     p.add_argument("--exclusions", default=str(DEFAULT_EXCLUDE_DIR), metavar="DIR",
                    help="folder with EXCLUDE_REPOS.txt and EXCLUDE_HASHES.txt (default ../shared/data); "
                         "training refuses to start without them")
