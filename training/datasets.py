@@ -29,7 +29,7 @@ import sys
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from model.files import IMAGE_SUFFIXES
 
@@ -339,9 +339,10 @@ def load_samples(path: str | os.PathLike, name: str | None = None) -> dict[str, 
     return lists[name]
 
 
-def subsample(samples: Sequence[Sample], limit: int, seed: int = 0) -> list[Sample]:
+def subsample(samples: Sequence[Sample], limit: int, seed: int = 0,
+              spread: Callable[[Sample], str] = lambda s: s.source) -> list[Sample]:
     """At most ``limit`` images: each class keeps its share, and within a class the images are
-    drawn round-robin over sources so that small sources stay present."""
+    drawn round-robin over ``spread`` (the source, or e.g. the generator family) so that small groups stay present."""
     if limit <= 0 or limit >= len(samples):
         return list(samples)
     rng = random.Random(seed)
@@ -352,7 +353,7 @@ def subsample(samples: Sequence[Sample], limit: int, seed: int = 0) -> list[Samp
         quota = limit - len(chosen) if position == len(labels) - 1 else round(limit * len(of_label) / len(samples))
         buckets: dict[str, list[Sample]] = defaultdict(list)
         for sample in of_label:
-            buckets[sample.source].append(sample)
+            buckets[spread(sample)].append(sample)
         for items in buckets.values():
             rng.shuffle(items)
         taken = 0

@@ -321,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, metavar="DIR", help="report folder")
     parser.add_argument("--no-robustness", action="store_true", help="skip the JPEG / resize rows")
     parser.add_argument("--limit", type=int, default=0, metavar="N", help="at most N images, spread over sources")
+    parser.add_argument("--spread", default="source", choices=["source", "family"],
+                        help="what --limit spreads the images over (default source)")
     parser.add_argument("--max-crops", type=int, metavar="N", help="score with at most N crops per image "
                         "instead of the checkpoint's own number (to choose it)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
@@ -330,7 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.data and not args.samples:
         parser.error("give --data or --samples")
     try:
-        samples = ds.subsample(load_eval_samples(args.data, args.samples), args.limit)
+        samples = ds.subsample(load_eval_samples(args.data, args.samples), args.limit,
+                               spread=family if args.spread == "family" else lambda s: s.source)
         evaluate(args.model, samples, args.out, robustness=not args.no_robustness, device=args.device,
                  batch_size=args.batch_size, plots=not args.no_plots, log=ds.stderr_log, max_crops=args.max_crops)
     except (ds.DataError, CheckpointError, ValueError, OSError) as exc:

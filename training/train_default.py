@@ -23,7 +23,7 @@ Stages, each skipped when its output is already there (``--force STAGE`` redoes 
              the band narrowed to hold at most 10% of them)
   evaluate   runs/default/eval/ (report.md/json, per source, JPEG q90, 0.5x and 256 px crop robustness)
   unseen     runs/default/unseen/: the calibrated model on pool 2 (data/pool2, never trained on: modern
-             generators, camera photos, human art), up to --unseen-limit (600) images spread over sources, with
+             generators, camera photos, human art), up to --unseen-limit (600) images spread over generator families, with
              JPEG q90 and 256 px crop rows; refused if a repository of it is in the training data
   loso       runs/default/loso/ with --loso-folds K: K folds by source, a short run each, every source
              held out once; summary.json/md with mean/min AUC and balanced accuracy, per source
@@ -43,6 +43,7 @@ import numpy as np
 
 from . import datasets as ds
 from .exclusion import DEFAULT_EXCLUDE_DIR
+from .families import family
 from .train import TrainConfig, train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -175,7 +176,7 @@ def stage_unseen(work: Path, run: Path, model: Path, data: str, limit: int, forc
     if not repo_path(data).is_file():
         _log(f"unseen: {data} not found (see training/README.md: pool 2); skipped")
         return None
-    samples = ds.subsample(ds.load_data([str(repo_path(data))], log=_log), limit)
+    samples = ds.subsample(ds.load_data([str(repo_path(data))], log=_log), limit, spread=family)
     lists = ds.load_samples(run / "split.json")
     trained_repos = {s.repo for items in lists.values() for s in items if s.repo}
     shared = sorted(trained_repos & {s.repo for s in samples})
@@ -290,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--unseen", default=DEFAULT_UNSEEN, metavar="MANIFEST.tsv",
                    help=f"images from sources never trained on, for the card (default {DEFAULT_UNSEEN})")
     p.add_argument("--unseen-limit", type=int, default=600, metavar="N",
-                   help="at most N of them, spread over sources (default 600)")
+                   help="at most N of them, spread over generator families and human kinds (default 600)")
     p.add_argument("--exclusions", default=str(DEFAULT_EXCLUDE_DIR), metavar="DIR",
                    help="folder with EXCLUDE_REPOS.txt and EXCLUDE_HASHES.txt (default ../shared/data); "
                         "training refuses to start without them")
