@@ -26,7 +26,6 @@ import io
 import subprocess
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -147,22 +146,6 @@ def load_autoencoder(weights: Path) -> TinyAutoencoder:
 
 # --- pairs ----------------------------------------------------------------------------------------
 
-def spread_over_sources(samples: list[ds.Sample], count: int, seed: int = 0) -> list[ds.Sample]:
-    """Up to ``count`` samples drawn round-robin over their sources, so small sources are represented."""
-    rng = np.random.default_rng(seed)
-    buckets: dict[str, list[ds.Sample]] = defaultdict(list)
-    for sample in samples:
-        buckets[sample.source].append(sample)
-    for items in buckets.values():
-        rng.shuffle(items)
-    chosen: list[ds.Sample] = []
-    while len(chosen) < count and any(buckets.values()):
-        for name in sorted(buckets):
-            if buckets[name] and len(chosen) < count:
-                chosen.append(buckets[name].pop())
-    return chosen
-
-
 def centre_region(image: Image.Image, size: int) -> Image.Image:
     """The centre ``size``-px region (smaller sides kept), both sides cut down to a multiple of 8."""
     width, height = (min(side, size) // 8 * 8 for side in image.size)
@@ -230,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
             convert_weights(args.taesd_git, args.weights)
         autoencoder = load_autoencoder(args.weights)
         real = [s for s in ds.load_data(args.data, log=ds.stderr_log) if s.label == ds.HUMAN]
-        rows = make_pairs(spread_over_sources(real, args.count), autoencoder, args.out, args.size, log=ds.stderr_log)
+        rows = make_pairs(ds.subsample(real, args.count), autoencoder, args.out, args.size, log=ds.stderr_log)
     except (ds.DataError, subprocess.CalledProcessError, OSError) as exc:
         print(f"aligned_pairs: {exc}", file=sys.stderr)
         return 2
