@@ -16,7 +16,7 @@ from training import datasets as ds
 from training.augment import NO_AUGMENT, AugmentConfig, augment_image
 from training.calibrate import choose_thresholds
 from training.crop_cache import CropCache
-from training.exclusion import Exclusions, check_samples, dhash, image_hashes
+from training.exclusion import Exclusions, check_samples, hashes_of, image_hashes
 from training.train import TrainImages
 
 NATIVE = PreprocessConfig(mode="native", crop_size=32, max_crops=6)
@@ -96,7 +96,7 @@ def test_exclusion_drops_near_duplicates_and_refuses_excluded_repositories(tmp_p
     held_out.resize((150, 120)).save(copy, quality=80)  # a resized, re-compressed evaluation image
     other = tmp_path / "other.png"
     _noise(200, 160, seed=6).save(other)
-    lists = _exclusion_lists(tmp_path / "lists", ["someone/eval-set", "pypi:scikit-image"], list(image_hashes_of(held_out)))
+    lists = _exclusion_lists(tmp_path / "lists", ["someone/eval-set", "pypi:scikit-image"], list(hashes_of(held_out)))
     exclusions = Exclusions.load(lists)
     samples = [ds.Sample(str(copy), 1, "a", repo="x/y"), ds.Sample(str(other), 0, "b", repo="debian:foo=1")]
     report = check_samples(samples, exclusions, tmp_path / "hashes.json", log=lambda m: None)
@@ -107,12 +107,6 @@ def test_exclusion_drops_near_duplicates_and_refuses_excluded_repositories(tmp_p
             check_samples([ds.Sample(str(other), 0, "b", repo=repo)], exclusions, log=lambda m: None)
     with pytest.raises(ds.DataError, match="refuses to start"):
         Exclusions.load(tmp_path / "nowhere")
-
-
-def image_hashes_of(image: Image.Image) -> tuple[int, int]:
-    side = min(image.size)
-    left, top = (image.size[0] - side) // 2, (image.size[1] - side) // 2
-    return dhash(image), dhash(image.crop((left, top, left + side, top + side)))
 
 
 @pytest.mark.skipif(not DEDUPE.is_file(), reason="the shared dedupe.py is not beside this checkout")

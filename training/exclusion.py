@@ -88,14 +88,18 @@ def dhash(image: Image.Image) -> int:
     return bits
 
 
-def image_hashes(path: str | os.PathLike) -> tuple[int, int]:
+def hashes_of(image: Image.Image) -> tuple[int, int]:
     """dHash of the whole image and of its centre square (a crop of an evaluation image lands close)."""
+    width, height = image.size
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    return dhash(image), dhash(image.crop((left, top, left + side, top + side)))
+
+
+def image_hashes(path: str | os.PathLike) -> tuple[int, int]:
+    """:func:`hashes_of` the file, upright (EXIF orientation applied)."""
     with Image.open(path) as opened:
-        image = ImageOps.exif_transpose(opened)
-        width, height = image.size
-        side = min(width, height)
-        left, top = (width - side) // 2, (height - side) // 2
-        return dhash(image), dhash(image.crop((left, top, left + side, top + side)))
+        return hashes_of(ImageOps.exif_transpose(opened))
 
 
 def check_samples(samples: Sequence[Sample], exclusions: Exclusions, cache_file: Path | None = None,
