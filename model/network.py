@@ -21,24 +21,54 @@ def _fusion_head(in_features: int, dims: tuple[int, ...], dropout: float) -> nn.
     return nn.Sequential(*layers)
 
 
+def block_stats(maps: list[torch.Tensor]) -> torch.Tensor:
+    """Per channel mean and (population) standard deviation of each map, concatenated: (B, 2 * sum of channels)."""
+    return torch.cat([stat for m in maps for stat in (m.mean((2, 3)), m.std((2, 3), correction=0))], dim=1)
+
+
 class ConViTX(nn.Module):
-    """Two backbones see the same image; their pooled features are fused into one 'is AI' logit."""
+    """Two backbones see the same image; their pooled features are fused into one 'is AI' logit.
+
+    The Swin branch sees the image, or (``preset.swin_reads_block``) the CNN's map of that block."""
 
     def __init__(self, preset: Preset):
         super().__init__()
         self.preset = preset
         self.cnn = timm.create_model(preset.cnn, pretrained=False, num_classes=0, **preset.cnn_kwargs)
-        self.swin = timm.create_model(
-            preset.swin, pretrained=False, num_classes=0, img_size=preset.input_size, **preset.swin_kwargs
-        )
-        self.head = _fusion_head(self.cnn.num_features + self.swin.num_features, preset.head_dims, preset.dropout)
+        swin_input = {"img_size": preset.input_size}
+        if preset.swin_reads_block is not None:
+            info = next(f for f in self.cnn.feature_info if f["module"] == f"blocks.{preset.swin_reads_block}")
+            swin_input = {"img_size": preset.input_size // info["reduction"], "in_chans": info["num_chs"]}
+        self.swin = timm.create_model(preset.swin, pretrained=False, num_classes=0,
+                                      **{**swin_input, **preset.swin_kwargs})
+        self.head = _fusion_head(self.cnn_feature_count() + self.swin.num_features, preset.head_dims, preset.dropout)
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.cnn(x), self.swin(x)], dim=1)
+    def cnn_feature_count(self) -> int:
+        if not self.preset.cnn_block_stats:
+            return self.cnn.num_features
+        # A block's output channels: its last batch norm's (EfficientNet blocks end in one).
+        norms = [[m for m in block.modules() if isinstance(m, nn.BatchNorm2d)][-1] for block in self.cnn.blocks]
+        return self.cnn.num_features + 2 * sum(norm.num_features for norm in norms)
+
+    def cnn_outputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The CNN branch's features (B, F) and what the Swin branch reads (the image or a block's map)."""
+        preset = self.preset
+        if not preset.cnn_block_stats and preset.swin_reads_block is None:
+            return self.cnn(x), x
+        last, maps = self.cnn.forward_intermediates(x, extra_blocks=True)
+        blocks = maps[1:]  # maps[0] is the stem
+        pooled = self.cnn.forward_head(last)
+        features = torch.cat([block_stats(blocks), pooled], dim=1) if preset.cnn_block_stats else pooled
+        return features, (x if preset.swin_reads_block is None else blocks[preset.swin_reads_block])
+
+    def fuse(self, cnn_features: torch.Tensor, swin_input: torch.Tensor) -> torch.Tensor:
+        """Logits from the CNN's features and the Swin branch's input: the part training updates
+        when the CNN is frozen and its outputs are cached (training/frozen_cnn.py)."""
+        return self.head(torch.cat([cnn_features, self.swin(swin_input)], dim=1)).squeeze(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return one logit per image, shape (B,). p_ai = sigmoid(logit)."""
-        return self.head(self.features(x)).squeeze(1)
+        return self.fuse(*self.cnn_outputs(x))
 
 
 def create_model(name: str, **overrides) -> ConViTX:

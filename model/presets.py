@@ -27,6 +27,14 @@ class Preset:
     std: tuple[float, float, float]
     cnn_kwargs: dict = field(default_factory=dict)
     swin_kwargs: dict = field(default_factory=dict)
+    # CNN features: the pooled last map (False), or also the mean and standard deviation of every
+    # block's output (True): texture statistics of early blocks carry generator traces that the
+    # pooled object-class features of an ImageNet network average away.
+    cnn_block_stats: bool = False
+    # The Swin branch reads the image (None) or the CNN's output of this block (patch size 1): a Swin
+    # trained from scratch on a few thousand images learns more from a pretrained CNN's mid-level
+    # map than from raw pixels, and costs far less.
+    swin_reads_block: int | None = None
     # Modules whose outputs Grad-CAM reads: the last feature map of each branch.
     cnn_cam_layer: str = "norm_pre"
     swin_cam_layer: str = "norm"
@@ -94,6 +102,41 @@ register_preset(Preset(
         "EfficientNet-Lite0 (the only small CNN with ImageNet weights available offline) "
         "+ a four-stage Swin of width 32: the embedded default's architecture."
     ),
+))
+
+register_preset(Preset(
+    name="convitx_hybrid",
+    cnn="tf_efficientnet_lite0",
+    swin="swin_tiny_patch4_window7_224",
+    swin_kwargs={"embed_dim": 32, "depths": (2, 2), "num_heads": (2, 4), "window_size": 7, "patch_size": 2},
+    head_dims=(256, 64),
+    dropout=0.2,
+    input_size=224,
+    mean=INCEPTION_MEAN,
+    std=INCEPTION_STD,
+    cnn_block_stats=True,
+    swin_reads_block=2,
+    cnn_cam_layer="bn2",
+    description=(
+        "EfficientNet-Lite0 with the statistics of every block, and a two-stage Swin of width 32 over its "
+        "stride-8 map (40 x 28 x 28, 2 x 2 patches): the embedded default's architecture since 2026-12."
+    ),
+))
+
+register_preset(Preset(
+    name="convitx_hybrid_test",
+    cnn="tf_efficientnet_lite0",
+    swin="swin_tiny_patch4_window7_224",
+    swin_kwargs={"embed_dim": 8, "depths": (1, 1), "num_heads": (1, 2), "window_size": 2, "patch_size": 1},
+    head_dims=(16,),
+    dropout=0.0,
+    input_size=32,
+    mean=INCEPTION_MEAN,
+    std=INCEPTION_STD,
+    cnn_block_stats=True,
+    swin_reads_block=2,
+    cnn_cam_layer="bn2",
+    description="convitx_hybrid's structure at 32 px, for tests; never ships as a model.",
 ))
 
 register_preset(Preset(

@@ -76,6 +76,21 @@ def test_presets_build_and_give_one_logit():
         assert network(torch.zeros(2, 3, 224, 224)).shape == (2,)
 
 
+def test_hybrid_preset_reads_block_statistics_and_gives_the_swin_branch_the_cnns_map():
+    from model.frozen import freeze_for_cpu
+
+    network = create_model("convitx_hybrid").eval()
+    batch = torch.randn(2, 3, 224, 224)
+    with torch.inference_mode():
+        features, swin_input = network.cnn_outputs(batch)
+        assert features.shape == (2, 2 * (16 + 24 + 40 + 80 + 112 + 192 + 320) + 1280)
+        assert swin_input.shape == (2, 40, 28, 28)  # block 2, stride 8
+        logits = network(batch)
+        assert torch.allclose(logits, network.fuse(features, swin_input))
+        frozen = freeze_for_cpu(network, 224)  # the CPU scorer traces it faithfully
+        assert torch.allclose(frozen(batch.contiguous(memory_format=torch.channels_last)), logits, atol=1e-4)
+
+
 def test_large_preset_is_the_original_design():
     head = create_model("convitx_large").head
     widths = [m.out_features for m in head if isinstance(m, torch.nn.Linear)]

@@ -21,7 +21,7 @@ class OneColumn(torch.nn.Module):
         return self.network(x)[:, None]
 
 
-@pytest.mark.parametrize("preset", ["convitx_test", "convitx_lite"])
+@pytest.mark.parametrize("preset", ["convitx_test", "convitx_lite", "convitx_hybrid"])
 def test_matches_pytorch_grad_cam(preset):
     from pytorch_grad_cam import GradCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
