@@ -21,7 +21,7 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -m slow || [ $$? -eq 5 ]
 
-# Rebuild the built-in model (about 90 minutes on 2 CPU cores; see training/README.md).
+# Rebuild the built-in model (about 90 minutes on 2 CPU cores once the data is there; see training/README.md).
 # Git copies (clones or bare) of madebyollin/taesd and of pool 2's repositories (training/README.md says how).
 MIRRORS ?= data/mirrors
 train-default: $(STAMP)
@@ -30,7 +30,7 @@ train-default: $(STAMP)
 		--data ../shared/data/trainpool/MANIFEST.tsv --data data/public/MANIFEST.tsv
 	test -f data/pool2/MANIFEST.tsv || $(PY) ../shared/data/pool2/build.py --mirrors $(MIRRORS) --out data/pool2 \
 		../shared/data/pool2/ai.tsv ../shared/data/pool2/photo.tsv ../shared/data/pool2/art.tsv
-	$(PY) -m training.train_default --minutes $(or $(MINUTES),30) --loso-folds 5 --loso-minutes 4
+	$(PY) -m training.train_default
 
 # The Linux one-folder bundle in dist/ConViTX (CPU torch, its own .venv-package; see README "Packaging").
 package:

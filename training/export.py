@@ -141,9 +141,11 @@ def model_card(info: ModelInfo, run_config: dict, summary: dict, report: dict, l
                           "of one of its images (dHash of the whole image or its centre) were left out."]
     if report:
         o, b = report["overall"], report["band"]
-        lines += ["", "## Validation results", "",
-                  f"On {report['images']} validation images ({o['n_ai']} AI, {o['n_human']} human), scored as the app "
-                  "scores:", "",
+        heading = "Held-out results (sources each model never saw)" if report.get("description") else "Validation results"
+        lines += ["", f"## {heading}", "",
+                  report.get("description") or f"On {report['images']} validation images ({o['n_ai']} AI, "
+                                                f"{o['n_human']} human), scored as the app scores:",
+                  "",
                   "| metric | value |", "|---|---|",
                   f"| ROC-AUC | {_f(o['auc'])} |", f"| balanced accuracy | {_f(o['balanced_accuracy'])} |",
                   f"| accuracy | {_f(o['accuracy'])} |", f"| F1 (AI) / macro | {_f(o['f1'])} / {_f(o['f1_macro'])} |",
@@ -154,6 +156,9 @@ def model_card(info: ModelInfo, run_config: dict, summary: dict, report: dict, l
             for row in report["robustness"]:
                 lines.append(f"| {row['label']} | {_f(row['auc'])} | {_f(row['balanced_accuracy'])} | "
                              f"{_pct(row['decision_flips'])} |")
+        if report.get("per_family"):
+            lines += ["", "Verdicts per generator family and human kind, under the calibrated band:", ""]
+            lines += family_table(report["per_family"])
         lines += ["", "| class | source | images | accuracy | uncertain |", "|---|---|---|---|---|"]
         for row in report.get("per_source", []):
             lines.append(f"| {row['group'][0]} | {row['group'][1]} | {row['n']} | {_f(row['accuracy'])} | "
@@ -162,10 +167,9 @@ def model_card(info: ModelInfo, run_config: dict, summary: dict, report: dict, l
         lines += unseen_section(unseen)
     if loso:
         lines += ["", "## Unseen generators (source-held-out estimate)", "",
-                  f"{loso.get('folds')} folds by source, a short training run each, every source held out once: "
-                  f"AUC mean {_f(loso.get('auc_mean'))} (min {_f(loso.get('auc_min'))}), balanced accuracy mean "
-                  f"{_f(loso.get('balanced_accuracy_mean'))} (min {_f(loso.get('balanced_accuracy_min'))}). "
-                  "These runs are shorter than the final one; read them as a rough lower bound.", "",
+                  f"{loso['how']}. ROC-AUC of all held-out scores {_f(loso.get('pooled_auc'))}; per fold mean "
+                  f"{_f(loso.get('auc_mean'))} (min {_f(loso.get('auc_min'))}), balanced accuracy at p_ai 0.5 mean "
+                  f"{_f(loso.get('balanced_accuracy_mean'))} (min {_f(loso.get('balanced_accuracy_min'))}).", "",
                   "| held-out images of | images | right at p_ai 0.5 |", "|---|---|---|"]
         for row in loso.get("per_family", []):
             lines.append(f"| {row['family']} | {row['images']} | {_f(row['accuracy'])} |")
@@ -206,7 +210,7 @@ def export(model_path: str | os.PathLike, out_path: str | os.PathLike, name: str
     if report:
         metrics["validation"] = headline_metrics(report)
     if loso:
-        metrics["leave_source_out"] = {k: loso.get(k) for k in ("folds", "auc_mean", "auc_min",
+        metrics["leave_source_out"] = {k: loso.get(k) for k in ("folds", "pooled_auc", "auc_mean", "auc_min",
                                                                    "balanced_accuracy_mean", "balanced_accuracy_min")}
     info = replace(info, name=name or info.name, training=clean(summary), metrics=clean(metrics))
     info = replace(info, card=model_card(info, run_config, summary, report, loso, notes, unseen))
