@@ -173,9 +173,10 @@ def model_card(info: ModelInfo, run_config: dict, summary: dict, report: dict, l
                   "| held-out images of | images | right at p_ai 0.5 |", "|---|---|---|"]
         for row in loso.get("per_family", []):
             lines.append(f"| {row['family']} | {row['images']} | {_f(row['accuracy'])} |")
-        lines += ["", "| class | held-out source | images | accuracy |", "|---|---|---|---|"]
-        for row in loso.get("per_source", []):
-            lines.append(f"| {row['label']} | {row['source']} | {row['images']} | {_f(row['accuracy'])} |")
+        if not report.get("description"):  # held-out results above already list every source
+            lines += ["", "| class | held-out source | images | accuracy |", "|---|---|---|---|"]
+            for row in loso.get("per_source", []):
+                lines.append(f"| {row['label']} | {row['source']} | {row['images']} | {_f(row['accuracy'])} |")
     lines += ["", "## Limitations", "",
               "- Trained on a small pool. Generators, cameras and edits it never saw can fool it in both directions.",
               "- Heavy re-compression, resizing, screenshots and filters change the pixels it relies on; see the "

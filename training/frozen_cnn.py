@@ -43,7 +43,7 @@ CACHE_VERSION = 1  # bump when what is cached changes
 class HeadRecipe:
     """How the Swin branch and the head are trained on cached CNN outputs."""
 
-    epochs: int = 12
+    epochs: int = 4
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 0.05

@@ -468,6 +468,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="append", default=[], choices=[*STAGES, "all"], help="redo a stage (repeatable)")
     p.add_argument("--stages", default=",".join(STAGES), help="comma-separated stages to run (default: all)")
     p.add_argument("--limit", type=int, default=0, metavar="N", help="at most N images in all (smoke tests)")
+    p.add_argument("--smoke", action="store_true",
+                   help="a quick check of the whole pipeline: 80 images, 2 folds, 1 epoch, written to "
+                        "runs/default-smoke (not resources/)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
                    help="where the app-path checks score")
     p.add_argument("--workers", type=int, default=2, help="image decoding processes (default 2)")
@@ -484,6 +487,11 @@ def _fingerprint(args: argparse.Namespace, data: list[str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.smoke:
+        args.limit, args.pool2_limit = args.limit or 80, min(args.pool2_limit, 40)
+        args.folds, args.epochs, args.check_images = 2, 1, 8
+        args.work = args.work if args.work != DEFAULT_WORK else "runs/default-smoke"
+        args.out = args.out if args.out != DEFAULT_OUT else str(Path(args.work) / "convitx_default.safetensors")
     force = set(STAGES) if "all" in args.force else set(args.force)
     for earlier, later in zip(STAGES, STAGES[1:]):  # a redone stage makes every later one stale
         if earlier in force:
