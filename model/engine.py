@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 Annotator = Callable[[Path], dict[str, str]]
 HEATMAP_TILES_PER_AXIS = 4
 CANCEL_POLL_S = 0.1  # how often a scan waiting for a slow file looks at its cancel flag
+# On the CPU the frozen network runs at most this many crops per call: with up to 4 native crops an
+# image, a batch's crop count varies, and TorchScript optimises each new input shape anew; fixed-size
+# chunks keep the shapes few, and small batches stay in cache (bench/NOTES.md, 2026-12-03).
+CPU_FORWARD_CROPS = 8
 
 
 @dataclass
@@ -207,8 +211,9 @@ class Detector:
 
     def _forward(self, batch: torch.Tensor) -> torch.Tensor:
         batch = batch.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        parts = batch.split(CPU_FORWARD_CROPS) if self.device.type == "cpu" else [batch]
         with self._lock, torch.inference_mode(), self._autocast():
-            return self._scorer(batch).float().cpu()
+            return torch.cat([self._scorer(part).float().cpu() for part in parts])
 
     def _autocast(self):
         if self.device.type == "cuda":
