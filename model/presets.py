@@ -31,7 +31,7 @@ class Preset:
     # block's output (True): texture statistics of early blocks carry generator traces that the
     # pooled object-class features of an ImageNet network average away.
     cnn_block_stats: bool = False
-    # The Swin branch reads the image (None) or the CNN's output of this block (patch size 1): a Swin
+    # The Swin branch reads the image (None) or the CNN's output of this block: a Swin
     # trained from scratch on a few thousand images learns more from a pretrained CNN's mid-level
     # map than from raw pixels, and costs far less.
     swin_reads_block: int | None = None

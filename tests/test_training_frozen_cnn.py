@@ -38,7 +38,7 @@ def test_outputs_are_cached_and_an_edited_or_damaged_entry_is_computed_again(tmp
 
     save_image(paths[1], width=70, height=36, seed=9)  # edited: other pixels, same name
     os.utime(paths[1], ns=(1, 1))
-    next(cache.folder.glob("*.npz")).write_bytes(b"torn")  # and one cache file damaged
+    cache.file_for(str(paths[0])).write_bytes(b"torn")  # and another image's cache file damaged
     logs.clear()
     again = compute_outputs(network, samples, cache, pre, aug, views=2, seed=0, workers=1, log=logs.append)
     assert "computing outputs of 3 images (1 cached)" in logs[0]  # edited + damaged + broken

@@ -6,7 +6,7 @@ images, so five leave-source-out folds and a final model do not fit a two-hour b
 pixel grid, up to ``max_crops``) and on one augmented view (a native region rescaled and re-encoded,
 both classes alike), and its outputs are kept on disk: the block statistics and the block map the
 Swin branch reads (model/network.py, ``cnn_outputs``). Each fold then trains only the Swin branch and
-the head, in about a minute. The result is an ordinary ConViTX checkpoint: the app scores it exactly
+the head, in about five minutes on 2 cores. The result is an ordinary ConViTX checkpoint: the app scores it exactly
 as any other, by the mean logit of the same crops.
 """
 from __future__ import annotations
@@ -14,11 +14,11 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import multiprocessing
 import os
 import time
-import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -33,8 +33,9 @@ from model.preprocess import crop_pixels, normalise
 
 from . import datasets as ds
 from .augment import AugmentConfig, augment_image
-from .crop_cache import DEFAULT_REGION
+from .crop_cache import DEFAULT_REGION, region_boxes
 from .families import family
+from .train import sample_weights
 
 CACHE_VERSION = 1  # bump when what is cached changes
 
@@ -62,15 +63,6 @@ class CnnOutputs:
 
 # --- decoding (worker processes: no torch) -------------------------------------------------------
 
-def _random_region(image, region: int, rng: np.random.Generator):
-    width, height = image.size
-    if width <= region and height <= region:
-        return image
-    left = int(rng.integers(0, max(1, width - region + 1)))
-    top = int(rng.integers(0, max(1, height - region + 1)))
-    return image.crop((left, top, min(width, left + region), min(height, top + region)))
-
-
 def image_views(path: str, pre: PreprocessConfig, aug: AugmentConfig, views: int, seed: int
                 ) -> list[np.ndarray] | str:
     """uint8 crops per view of one image (view 0: the app's scoring crops), or the reason it failed.
@@ -82,7 +74,8 @@ def image_views(path: str, pre: PreprocessConfig, aug: AugmentConfig, views: int
     rng = np.random.default_rng([seed, int(hashlib.sha1(path.encode("utf-8")).hexdigest()[:8], 16)])
     crops = [crop_pixels(image, pre)]
     for _ in range(views - 1):
-        crops.append(crop_pixels(augment_image(_random_region(image, DEFAULT_REGION, rng), aug, rng), pre))
+        region = image.crop(region_boxes(image.size, DEFAULT_REGION, 1, rng)[0])
+        crops.append(crop_pixels(augment_image(region, aug, rng), pre))
     return crops
 
 
@@ -186,8 +179,6 @@ def train_head(network: ConViTX, samples: Sequence[ds.Sample], outputs: Sequence
                log: Callable[[str], None] = print) -> ConViTX:
     """Train ``network``'s Swin branch and head in place on every crop of every view; the CNN stays as it is.
     Each image weighs the same whatever its crop count; classes and sources are balanced as in train.py."""
-    from .train import sample_weights
-
     torch.manual_seed(recipe.seed)
     rng = np.random.default_rng(recipe.seed)
     features, swin_inputs, owner = _stack(outputs, lambda view: True)
@@ -238,8 +229,6 @@ def score_outputs(network: ConViTX, outputs: Sequence[CnnOutputs], view: int = 0
 def fold_unit(sample: ds.Sample) -> ds.Sample:
     """The sample with the split group folds hold out whole: an AI image's generator family (so a fold
     never trains on SDXL while scoring SDXL), a human image's source; aligned pairs keep their group."""
-    from dataclasses import replace
-
     if sample.label == 1 and sample.group == f"source:{sample.source}":
         return replace(sample, group=f"family:{family(sample)}")
     return sample

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import math
 import sys
@@ -43,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model.atomic import atomic_write_bytes
 from model.checkpoint import save_checkpoint
 from model.config import PreprocessConfig, default_info
 from model.network import create_model
@@ -198,13 +200,12 @@ def _fold_rows(path: Path) -> list[dict]:
 
 
 def _write_rows(path: Path, rows: list[dict]) -> None:
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(path)
+    atomic_write_bytes(path, text.getvalue().encode("utf-8"))
 
 
 def stage_loso(rb: Rebuild, force: bool) -> Path:
@@ -219,6 +220,7 @@ def stage_loso(rb: Rebuild, force: bool) -> Path:
     samples, outputs = rb.load()
     folds = held_out_folds(samples, rb.args.folds, seed=HEAD.seed)
     rows, reports = [], []
+    uncalibrated = rb.info("fold")  # per-fold reports decide at p_ai 0.5
     for fold in range(rb.args.folds):
         fold_dir = root / f"fold{fold}"
         held_file = fold_dir / "held_out.csv"
@@ -243,8 +245,7 @@ def stage_loso(rb: Rebuild, force: bool) -> Path:
         fold_rows = _fold_rows(held_file)
         rows += fold_rows
         held_samples = [samples[i] for i in held]
-        info = rb.info("fold")
-        report = summarize_scores(held_samples, np.array([float(r["p_ai"]) for r in fold_rows]), info, 0.5)
+        report = summarize_scores(held_samples, np.array([float(r["p_ai"]) for r in fold_rows]), uncalibrated, 0.5)
         reports.append({"images": len(held), "decision_threshold": 0.5, **report})
     _write_rows(root / "scores.csv", rows)
     summary = summarize_folds(reports)
