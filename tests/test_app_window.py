@@ -14,7 +14,8 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from conftest import save_image
 from convitx_desktop.journal import SessionJournal
-from convitx_desktop.main_window import NO_MODEL, MainWindow
+from convitx_desktop.main_window import MainWindow
+from convitx_desktop.model_control import NO_MODEL
 from convitx_desktop.results_model import COLUMN, RESULT_ROLE
 from corpus import make_mixed_folder
 from model.results import CSV_COLUMNS, read_csv
