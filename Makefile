@@ -25,8 +25,8 @@ test-slow: $(STAMP)
 # Git copies (clones or bare) of madebyollin/taesd and of pool 2's repositories (training/README.md says how).
 MIRRORS ?= data/mirrors
 train-default: $(STAMP)
-	$(PY) -m training.public_data --out data/public
-	$(PY) -m training.aligned_pairs --taesd-git $(MIRRORS)/madebyollin+taesd/repo --out data/pairs \
+	$(PY) -m training.data.public --out data/public
+	$(PY) -m training.data.aligned_pairs --taesd-git $(MIRRORS)/madebyollin+taesd/repo --out data/pairs \
 		--data ../shared/data/trainpool/MANIFEST.tsv --data data/public/MANIFEST.tsv
 	test -f data/pool2/MANIFEST.tsv || $(PY) ../shared/data/pool2/build.py --mirrors $(MIRRORS) --out data/pool2 \
 		../shared/data/pool2/ai.tsv ../shared/data/pool2/photo.tsv ../shared/data/pool2/art.tsv

@@ -17,14 +17,15 @@ from model.cli import main as convitx
 from model.config import PreprocessConfig
 from model.preprocess import crops_to_tensor, working_image
 from model.results import read_csv
-from training import datasets as ds
+from training.data import datasets as ds
+from training.data.datasets import sample_weights
 from training.augment import NO_AUGMENT, AugmentConfig, augment_image, train_view, view_rng
 from training.calibrate import calibrate, choose_thresholds
 from training.evaluate import evaluate, read_scores
 from training.export import export
 from training.metrics import band_metrics, binary_metrics, roc_auc, roc_curve
-from training.synthetic import make_synthetic_dataset
-from training.train import Plan, TrainConfig, build_parser, sample_weights, train
+from training.data.synthetic import make_synthetic_dataset
+from training.train import Plan, TrainConfig, build_parser, train
 
 TINY = dict(preset="convitx_test", max_short_side=64, batch_size=8, augment="light", lr=1e-2, warmup_epochs=0.5,
             threads=1, workers=0, quiet=True, plots=False)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from model import load_checkpoint
-from training import datasets as ds
-from training.synthetic import make_synthetic_dataset
+from training.data import datasets as ds
+from training.data.synthetic import make_synthetic_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 

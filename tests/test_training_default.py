@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from model import load_checkpoint
-from training.exclusion import image_hashes
-from training.synthetic import make_synthetic_dataset
+from training.data.exclusion import image_hashes
+from training.data.synthetic import make_synthetic_dataset
 from training.train_default import main
 
 GENERATORS = {"generator-0": "SDXL 1.0", "generator-1": "FLUX.1-dev", "generator-2": "Midjourney v7"}

@@ -8,7 +8,7 @@ import numpy as np
 
 from model.config import PreprocessConfig
 from model.network import create_model
-from training.datasets import Sample
+from training.data.datasets import Sample
 from training.frozen_cnn import OutputCache, compute_outputs, held_out_folds, producer_key
 from training.train import AUGMENT_PRESETS
 

@@ -12,11 +12,11 @@ from PIL import Image
 
 from model.config import PreprocessConfig
 from model.preprocess import crops_to_tensor, decode_short_side, preprocess, scoring_boxes, working_size
-from training import datasets as ds
+from training.data import datasets as ds
 from training.augment import NO_AUGMENT, AugmentConfig, augment_image
 from training.calibrate import choose_thresholds
 from training.crop_cache import CropCache
-from training.exclusion import Exclusions, check_samples, hashes_of, image_hashes
+from training.data.exclusion import Exclusions, check_samples, hashes_of, image_hashes
 from training.train import TrainImages
 
 NATIVE = PreprocessConfig(mode="native", crop_size=32, max_crops=6)
@@ -134,7 +134,7 @@ def test_band_is_narrowed_to_the_uncertain_share():
 
 
 def test_aligned_pairs_share_their_real_images_group_on_every_split(tmp_path):
-    from training.aligned_pairs import TinyAutoencoder, make_pairs, write_manifest
+    from training.data.aligned_pairs import TinyAutoencoder, make_pairs, write_manifest
 
     real = []
     for source in ("cams", "paint", "scans"):
@@ -158,7 +158,7 @@ def test_aligned_pairs_share_their_real_images_group_on_every_split(tmp_path):
 
 
 def test_taef2_layout_matches_the_published_checkpoints():
-    from training.aligned_pairs import TinyAutoencoder
+    from training.data.aligned_pairs import TinyAutoencoder
 
     state = TinyAutoencoder().state_dict()
     # the published taef2 files hold these names: blocks with a GroupNorm pool in the latent-side stages

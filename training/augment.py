@@ -21,7 +21,6 @@ index), so a run is reproducible whatever the number of DataLoader workers.
 """
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import asdict, dataclass
 
@@ -31,6 +30,8 @@ from PIL import Image, ImageFilter
 
 from model.config import PreprocessConfig
 from model.preprocess import crops_to_tensor, working_image
+
+from .data.image_edits import RESAMPLING, jpeg_roundtrip, png_roundtrip, resize_by, webp_roundtrip
 
 
 @dataclass(frozen=True)
@@ -63,43 +64,7 @@ class AugmentConfig:
         return asdict(self)
 
 
-RESAMPLING = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR,
-              "lanczos": Image.Resampling.LANCZOS, "box": Image.Resampling.BOX}
 NO_AUGMENT = AugmentConfig(rescale_p=0, blur_p=0, jpeg_p=0, webp_p=0, png_p=0, grayscale_p=0, hflip_p=0)
-
-
-# --- single operations (also used by evaluation's robustness rows) ------------------------------
-
-def resize_by(image: Image.Image, factor: float, resample: str = "bicubic") -> Image.Image:
-    """Scale both sides by ``factor`` (anti-aliased ``resample`` filter), at least 1 px."""
-    size = (max(1, round(image.size[0] * factor)), max(1, round(image.size[1] * factor)))
-    if size == image.size:
-        return image
-    return image.resize(size, RESAMPLING[resample], reducing_gap=None if factor > 1 else 3.0)
-
-
-def encode(image: Image.Image, fmt: str, **options) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **options)
-    return buffer.getvalue()
-
-
-def decode(data: bytes) -> Image.Image:
-    with Image.open(io.BytesIO(data)) as opened:
-        return opened.convert("RGB")
-
-
-def jpeg_roundtrip(image: Image.Image, quality: int, subsampling: int = 2) -> Image.Image:
-    """Re-encode as JPEG (``subsampling`` 0 = 4:4:4, 2 = 4:2:0) and decode again."""
-    return decode(encode(image, "JPEG", quality=int(quality), subsampling=subsampling))
-
-
-def webp_roundtrip(image: Image.Image, quality: int) -> Image.Image:
-    return decode(encode(image, "WEBP", quality=int(quality), method=0))
-
-
-def png_roundtrip(image: Image.Image) -> Image.Image:
-    return decode(encode(image, "PNG", compress_level=1))
 
 
 # --- the training view ---------------------------------------------------------------------------

@@ -40,7 +40,7 @@ from model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from model.config import Thresholds
 from model.engine import Detector
 
-from . import datasets as ds
+from .data import datasets as ds
 from .metrics import band_metrics, binary_metrics, clean
 
 

@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 
-from .datasets import parse_label
+from .data.datasets import parse_label
 from .metrics import roc_auc
 
 

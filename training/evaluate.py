@@ -33,9 +33,9 @@ from model.config import ModelInfo, PreprocessConfig
 from model.engine import Detector
 from model.imageio import ImageLoadError, load_image
 
-from . import datasets as ds
-from .augment import resize_by
-from .families import family
+from .data import datasets as ds
+from .data.image_edits import resize_by
+from .data.families import family
 from .metrics import band_metrics, binary_metrics, clean
 
 

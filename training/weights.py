@@ -23,7 +23,7 @@ def read_safetensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], 
     path = Path(path)
     if path.suffix != ".safetensors":
         raise WeightsError(f"{path.name}: backbone weights must be a .safetensors file "
-                           "(convert a .pth once with training.convert_checkpoint or training.public_data)")
+                           "(convert a .pth once with training.convert_checkpoint or training.data.public)")
     if not path.is_file():
         raise WeightsError(f"weights file not found: {path}")
     with safe_open(str(path), framework="pt", device="cpu") as handle:

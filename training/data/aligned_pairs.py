@@ -14,7 +14,7 @@ For each chosen real image (spread over its sources), a native-resolution region
 source) and round-tripped through the autoencoder (label ai, source ``TAEF2_SOURCE``). Both rows
 carry the real image's split group, so a pair is always on one side of every split.
 
-    python -m training.aligned_pairs --taesd-git /path/to/madebyollin+taesd/repo \\
+    python -m training.data.aligned_pairs --taesd-git /path/to/madebyollin+taesd/repo \\
         --data ../shared/data/trainpool/MANIFEST.tsv --data data/public/MANIFEST.tsv --out data/pairs
 """
 from __future__ import annotations
@@ -192,7 +192,7 @@ def write_manifest(path: Path, rows: list[list]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m training.aligned_pairs", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m training.data.aligned_pairs", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--taesd-git", type=Path, metavar="DIR",
                    help=f"a git copy of {TAESD_REPO} (bare or a clone) holding commit {TAESD_COMMIT[:7]}")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import random
 import sys
@@ -30,6 +31,8 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
+
+import numpy as np
 
 from model.files import IMAGE_SUFFIXES
 
@@ -364,6 +367,26 @@ def subsample(samples: Sequence[Sample], limit: int, seed: int = 0,
                     taken += 1
     order = {s.path: i for i, s in enumerate(samples)}
     return sorted(chosen, key=lambda s: order[s.path])
+
+
+def sample_weights(samples: list[Sample], balance: str) -> np.ndarray:
+    """Loss weights averaging 1: ``class`` gives both classes equal total weight; ``class+source``
+    also evens out sources within a class (weight per image ~ 1/sqrt(images of its source))."""
+    n = len(samples)
+    weights = np.ones(n, dtype=np.float64)
+    if balance == "none" or n == 0:
+        return weights
+    labels = np.array([s.label for s in samples])
+    if balance == "class+source":
+        counts: dict[tuple, int] = {}
+        for s in samples:
+            counts[(s.label, s.source)] = counts.get((s.label, s.source), 0) + 1
+        weights = np.array([1.0 / math.sqrt(counts[(s.label, s.source)]) for s in samples])
+    present = [c for c in (0, 1) if (labels == c).any()]
+    for c in present:
+        mask = labels == c
+        weights[mask] *= (n / len(present)) / weights[mask].sum()
+    return weights
 
 
 def stderr_log(message: str) -> None:

