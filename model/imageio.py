@@ -7,11 +7,15 @@ import os
 import re
 import warnings
 from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pillow_heif
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .jpeg_rows import TRANSPOSE, Box, stored_box, top_rows
 
 # HEIC/HEIF (phone photos) through libheif, registered here so the CLI, the app, training and the bundle
 # all read them. pillow-heif applies the file's rotation while decoding and resets its EXIF orientation
@@ -35,11 +39,18 @@ class DecodedImage:
     width: int  # full-resolution size after orientation, as a viewer shows it
     height: int
     format: str
+    box: Box | None = None  # where ``image`` lies in the whole picture, when it is only a part of it
 
 
-def load_image(path: str | os.PathLike, min_short_side: int | None = None) -> DecodedImage:
+# The part of an image (as shown, after the EXIF rotation) a caller needs, from its full size; None: all of it.
+Region = Callable[[tuple[int, int]], "Box | None"]
+
+
+def load_image(path: str | os.PathLike, min_short_side: int | None = None, region: Region | None = None) -> DecodedImage:
     """Decode ``path`` to RGB. With ``min_short_side``, JPEGs may decode at 1/2..1/8 scale (DCT draft)
-    as long as the shorter side stays at least that long: the preprocessing would shrink them anyway."""
+    as long as the shorter side stays at least that long: the preprocessing would shrink them anyway.
+    With ``region``, a JPEG whose region ends above its last rows is decoded only down to it
+    (model/jpeg_rows.py) and ``image`` is just that region, at ``box``; other files decode whole."""
     path = Path(path)
     try:
         if path.is_dir():
@@ -49,7 +60,8 @@ def load_image(path: str | os.PathLike, min_short_side: int | None = None) -> De
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as image:
-                return _decode(image, min_short_side)
+                part = _decode_part(path, image, region) if region else None
+                return part or _decode(image, min_short_side)
     except ImageLoadError:
         raise
     except Image.DecompressionBombError as exc:
@@ -91,6 +103,29 @@ def _decode(image: Image.Image, min_short_side: int | None) -> DecodedImage:
     image.load()
     image = ImageOps.exif_transpose(image)
     return DecodedImage(image=to_rgb(image), width=width, height=height, format=fmt)
+
+
+def _decode_part(path: Path, image: Image.Image, region: Region) -> DecodedImage | None:
+    """Only the rows of a JPEG that ``region`` reaches, cut to it; None when the whole file must be decoded."""
+    if image.format not in ("JPEG", "MPO"):
+        return None
+    orientation = image.getexif().get(_EXIF_ORIENTATION, 1)  # a JPEG's EXIF comes before its pixels
+    swapped = orientation in _SWAPS_AXES
+    width, height = (image.height, image.width) if swapped else image.size
+    box = region((width, height))
+    if box is None:
+        return None
+    cut = stored_box(box, orientation, image.size)
+    data = top_rows(path.read_bytes(), cut[3])
+    if data is None:
+        return None
+    with Image.open(BytesIO(data)) as rows:
+        if rows.mode != image.mode or rows.width != image.width or rows.height < cut[3]:
+            return None
+        part = rows.crop(cut)
+    method = TRANSPOSE.get(orientation)
+    part = part.transpose(method) if method is not None else part
+    return DecodedImage(image=to_rgb(part), width=width, height=height, format=image.format, box=box)
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

@@ -69,6 +69,21 @@ def scoring_boxes(size: tuple[int, int], cfg: PreprocessConfig) -> list[Box]:
     return crop_boxes(width, height, cfg.crop_size, columns, rows)
 
 
+def scoring_region(size: tuple[int, int], cfg: PreprocessConfig) -> Box | None:
+    """The part of the image the scoring crops are cut from, when they come straight from its own pixel
+    grid (native mode, no enlarging): what a decoder has to deliver. None: the whole image is resampled."""
+    if cfg.mode != "native" or working_size(size, cfg) != size:
+        return None
+    boxes = scoring_boxes(size, cfg)
+    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+
+
+def region_pixels(part: Image.Image, box: Box, size: tuple[int, int], cfg: PreprocessConfig) -> np.ndarray:
+    """:func:`crop_pixels` of the whole image of ``size``, from the part of it at ``box`` (scoring_region)."""
+    left, top = box[:2]
+    return cut_boxes(part, [(x0 - left, y0 - top, x1 - left, y1 - top) for x0, y0, x1, y1 in scoring_boxes(size, cfg)])
+
+
 def covering_boxes(width: int, height: int, crop: int) -> list[Box]:
     """Crops that together cover every pixel (for heatmaps)."""
     return crop_boxes(width, height, crop, math.ceil(width / crop), math.ceil(height / crop))
