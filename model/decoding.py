@@ -37,6 +37,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from provenance.copy_history import read_copy_history
+
 from .config import PreprocessConfig
 from .imageio import ImageLoadError, load_image
 from .preprocess import crop_pixels, decode_short_side, region_pixels, scoring_region
@@ -62,6 +64,7 @@ class DecodedPixels:
     pixels: np.ndarray  # uint8 (N, crop, crop, 3), 1 <= N <= max_crops
     width: int
     height: int
+    history: dict = field(default_factory=dict)  # the copy's history (provenance.copy_history), a small dict
 
 
 @dataclass
@@ -72,6 +75,7 @@ class Decoded:
     width: int | None = None
     height: int | None = None
     error: str = ""
+    history: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -92,10 +96,11 @@ def decode_crops(path: str, cfg: PreprocessConfig) -> DecodedPixels:
     crops are resampled anyway, or only down to the crops' last row when they come from the file's
     own grid (native): the same pixels as a full decode, at a fraction of its cost."""
     decoded = load_image(path, min_short_side=decode_short_side(cfg), region=partial(scoring_region, cfg=cfg))
+    history = read_copy_history(path, decoded.image, decoded.box)  # from the pixels already decoded
     if decoded.box is None:
-        return DecodedPixels(crop_pixels(decoded.image, cfg), decoded.width, decoded.height)
+        return DecodedPixels(crop_pixels(decoded.image, cfg), decoded.width, decoded.height, history)
     pixels = region_pixels(decoded.image, decoded.box, (decoded.width, decoded.height), cfg)
-    return DecodedPixels(pixels, decoded.width, decoded.height)
+    return DecodedPixels(pixels, decoded.width, decoded.height, history)
 
 
 def timed_out_message(timeout: float) -> str:
@@ -273,10 +278,10 @@ class _Lane:
     def _receive(self, reply: tuple) -> Decoded:
         if reply[0] == "error":
             return Decoded(error=reply[1])
-        _, count, width, height = reply
+        _, count, width, height, history = reply
         pixels = np.ndarray(self.shape, np.uint8, buffer=self.block.buf)[:count]
         try:
-            return Decoded(crops=self.pool.receive(pixels), width=width, height=height)
+            return Decoded(crops=self.pool.receive(pixels), width=width, height=height, history=history)
         finally:
             del pixels  # the block cannot be closed while a view of it exists
 
@@ -284,7 +289,8 @@ class _Lane:
         decoded = _run_decoder(self.pool.decoder, path, self.pool.cfg, self.shape)
         if isinstance(decoded, str):
             return Decoded(error=decoded)
-        return Decoded(crops=self.pool.receive(decoded.pixels), width=decoded.width, height=decoded.height)
+        return Decoded(crops=self.pool.receive(decoded.pixels), width=decoded.width, height=decoded.height,
+                       history=decoded.history)
 
     def _kill(self) -> None:
         if self.process is not None:
@@ -322,8 +328,8 @@ class _DecoderProcess(multiprocessing.context.SpawnProcess):
 # --- in the worker process -----------------------------------------------------------------------
 
 def _serve(conn, decoder: Decoder, cfg: PreprocessConfig, block_name: str, shape: tuple) -> None:
-    """The worker's loop: a path in, crops into the shared block, ("ok", count, width, height) or
-    ("error", message) out; None or a closed pipe ends it."""
+    """The worker's loop: a path in, crops into the shared block, ("ok", count, width, height, history)
+    or ("error", message) out; None or a closed pipe ends it."""
     _live_and_die_with_parent()
     block = SharedMemory(name=block_name)
     out = np.ndarray(shape, np.uint8, buffer=block.buf)
@@ -343,7 +349,7 @@ def _decode_into(out: np.ndarray, decoder: Decoder, path: str, cfg: PreprocessCo
     if isinstance(decoded, str):
         return "error", decoded
     out[: len(decoded.pixels)] = decoded.pixels
-    return "ok", len(decoded.pixels), decoded.width, decoded.height
+    return "ok", len(decoded.pixels), decoded.width, decoded.height, decoded.history
 
 
 def _run_decoder(decoder: Decoder, path: str, cfg: PreprocessConfig, shape: tuple) -> DecodedPixels | str:

@@ -29,7 +29,7 @@ from .heatmap import Heatmap, grad_cam
 from .imageio import load_image
 from .preprocess import covering_boxes, crops_to_tensor, decode_short_side, normalise, working_image
 from .resources import default_model_path
-from .results import ScanResult
+from .results import ScanResult, copy_columns
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,7 @@ class _Prepared:
     height: int | None = None
     error: str = ""
     extra: dict | None = None
+    history: dict | None = None  # the copy's history, from the decoder (provenance.copy_history)
 
 
 _CANCELLED = object()
@@ -182,7 +183,7 @@ class Detector:
         if decoded is _CANCELLED or extra is _CANCELLED:
             return None
         return _Prepared(item, crops=decoded.crops, width=decoded.width, height=decoded.height,
-                         error=decoded.error, extra=extra)
+                         error=decoded.error, extra=extra, history=decoded.history)
 
     @property
     def decode_stats(self) -> DecodeStats:
@@ -199,7 +200,8 @@ class Detector:
             else:
                 p_ai = next(probabilities)
                 result = ScanResult(path=str(prepared.item.path), verdict=self.thresholds.verdict(p_ai),
-                                    p_ai=p_ai, width=prepared.width, height=prepared.height, model=self.name)
+                                    p_ai=p_ai, width=prepared.width, height=prepared.height, model=self.name,
+                                    **copy_columns(prepared.history or {}, self.info.metrics))
             yield replace(result, **prepared.extra) if prepared.extra else result
 
     def score_crops(self, per_image_crops: list[torch.Tensor]) -> list[float]:

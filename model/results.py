@@ -12,8 +12,12 @@ from typing import IO, Iterable
 from .atomic import atomic_write_bytes
 from .config import Thresholds
 
-CSV_COLUMNS = ("path", "verdict", "p_ai", "width", "height", "model", "provenance", "provenance_detail", "error",
-               "file_size", "file_modified")
+# A result's fields, in this order; then DERIVED_COLUMNS, computed from them when written (not read back).
+STORED_COLUMNS = ("path", "verdict", "p_ai", "width", "height", "model", "provenance", "provenance_detail", "error",
+                  "file_size", "file_modified", "jpeg_quality", "resized", "copy_note", "reliability_note")
+DERIVED_COLUMNS = ("summary",)
+CSV_COLUMNS = STORED_COLUMNS + DERIVED_COLUMNS
+TIERS_METRIC = "tiers"  # ModelInfo.metrics[TIERS_METRIC][tier]["photo_called_ai"]: the model card's per-tier figures
 VERDICTS = ("ai", "human", "uncertain", "error")
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -31,6 +35,10 @@ class ScanResult:
     error: str = ""
     file_size: int | None = None  # bytes, and modification time (model.files.file_columns), taken
     file_modified: str = ""  # before decoding: `convitx scan --resume` rescores a file that changed since
+    jpeg_quality: int | None = None  # the copy's history (provenance.copy_history, docs/copy-history.md):
+    resized: str = ""  # 'yes', 'likely', 'no' or '' (the file does not say)
+    copy_note: str = ""  # its findings, '; '-separated, each saying how sure
+    reliability_note: str = ""  # a caution on the verdict when the copy is far from an original
 
     @property
     def ok(self) -> bool:
@@ -53,8 +61,30 @@ def csv_unsafe(value: str) -> str:
     return value[1:] if value.startswith("'") and value[1:].startswith(_FORMULA_STARTS) else value
 
 
+def summary(result: ScanResult) -> str:
+    """One line that sets what the file declares beside what its pixels score ('' when it declares nothing)."""
+    from provenance.summary import beside_pixels
+
+    return beside_pixels(result.provenance, result.provenance_detail, result.p_ai)
+
+
+def row_dict(result: ScanResult) -> dict:
+    """A result's stored fields and its derived columns: one JSON object, or one CSV row before formatting."""
+    return {**asdict(result), "summary": summary(result)}
+
+
+def copy_columns(history: dict, metrics: dict) -> dict:
+    """A result's columns from the copy's history (model.decoding), with the model card's per-tier figures."""
+    from provenance.copy_history import reliability_note
+
+    tiers = metrics.get(TIERS_METRIC) if isinstance(metrics.get(TIERS_METRIC), dict) else {}
+    rates = {tier: figures.get("photo_called_ai") for tier, figures in tiers.items() if isinstance(figures, dict)}
+    return {"jpeg_quality": history.get("jpeg_quality"), "resized": history.get("resized", ""),
+            "copy_note": "; ".join(history.get("findings", ())), "reliability_note": reliability_note(history, rates)}
+
+
 def csv_row(result: ScanResult) -> list[str]:
-    row = asdict(result)
+    row = row_dict(result)
     row["p_ai"] = "" if result.p_ai is None else f"{result.p_ai:.4f}"
     cells = []
     for column in CSV_COLUMNS:
@@ -72,8 +102,9 @@ def result_from_row(row: dict[str, str]) -> ScanResult:
     """A CSV row read back as a result (the inverse of csv_row); ValueError when it is not one."""
     if row.get("verdict") not in VERDICTS or not row.get("path"):
         raise ValueError(f"not a result row: {row}")
-    text = {name: csv_unsafe(row.get(name) or "") for name in CSV_COLUMNS}
-    numbers = {name: int(text[name]) if text[name] else None for name in ("width", "height", "file_size")}
+    text = {name: csv_unsafe(row.get(name) or "") for name in STORED_COLUMNS}
+    numbers = {name: int(text[name]) if text[name] else None
+               for name in ("width", "height", "file_size", "jpeg_quality")}
     return ScanResult(**{**text, **numbers, "p_ai": float(text["p_ai"]) if text["p_ai"] else None})
 
 
@@ -119,7 +150,7 @@ class ResultStream:
 
     def _text(self, results: Iterable[ScanResult], header: bool = False) -> str:
         if self.kind == "json":
-            return "".join(json.dumps(asdict(r), ensure_ascii=False) + "\n" for r in results)
+            return "".join(json.dumps(row_dict(r), ensure_ascii=False) + "\n" for r in results)
         return csv_text(results, header=header)
 
     def write(self, result: ScanResult) -> None:
@@ -156,7 +187,7 @@ def write_csv(results: Iterable[ScanResult], path: str | os.PathLike) -> None:
 
 
 def write_json(results: Iterable[ScanResult], path: str | os.PathLike, model_info: dict | None = None) -> None:
-    document = {"model": model_info or {}, "results": [asdict(r) for r in results]}
+    document = {"model": model_info or {}, "results": [row_dict(r) for r in results]}
     atomic_write_bytes(Path(path), json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8"))
 
 
