@@ -50,7 +50,7 @@ def read_info(path: str | os.PathLike) -> ModelInfo:
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{path.name} is not a readable .safetensors file ({exc})") from exc
     if METADATA_KEY not in metadata:
-        raise CheckpointError(f"{path.name} has no ConViTX metadata; export it with training/export.py")
+        raise CheckpointError(f"{path.name} has no ConViTX metadata; export it with training/evaluation/export.py")
     try:
         return ModelInfo.from_dict(json.loads(metadata[METADATA_KEY]))
     except (ValueError, KeyError, TypeError) as exc:

@@ -20,10 +20,10 @@ from model.results import read_csv
 from training.data import datasets as ds
 from training.data.datasets import sample_weights
 from training.augment import NO_AUGMENT, AugmentConfig, augment_image, train_view, view_rng
-from training.calibrate import calibrate, choose_thresholds
-from training.evaluate import evaluate, read_scores
-from training.export import export
-from training.metrics import band_metrics, binary_metrics, roc_auc, roc_curve
+from training.evaluation.calibrate import calibrate, choose_thresholds
+from training.evaluation.evaluate import evaluate, read_scores
+from training.evaluation.export import export
+from training.evaluation.metrics import band_metrics, binary_metrics, roc_auc, roc_curve
 from training.data.synthetic import make_synthetic_dataset
 from training.train import Plan, TrainConfig, build_parser, train
 

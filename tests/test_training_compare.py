@@ -1,9 +1,9 @@
-"""training.compare_scores: two models' AUCs on the images both scored, with the noise of the difference."""
+"""training.evaluation.compare_scores: two models' AUCs on the images both scored, with the noise of the difference."""
 from __future__ import annotations
 
 import csv
 
-from training.compare_scores import main
+from training.evaluation.compare_scores import main
 
 
 def _write(path, rows, columns):

@@ -9,7 +9,8 @@ import numpy as np
 from model.config import PreprocessConfig
 from model.network import create_model
 from training.data.datasets import Sample
-from training.frozen_cnn import OutputCache, compute_outputs, held_out_folds, producer_key
+from training.evaluation.folds import held_out_folds
+from training.frozen_cnn import OutputCache, compute_outputs, producer_key
 from training.train import AUGMENT_PRESETS
 
 from conftest import save_image

@@ -14,7 +14,7 @@ from model.config import PreprocessConfig
 from model.preprocess import crops_to_tensor, decode_short_side, preprocess, scoring_boxes, working_size
 from training.data import datasets as ds
 from training.augment import NO_AUGMENT, AugmentConfig, augment_image
-from training.calibrate import choose_thresholds
+from training.evaluation.calibrate import choose_thresholds
 from training.crop_cache import CropCache
 from training.data.exclusion import Exclusions, check_samples, hashes_of, image_hashes
 from training.train import TrainImages
@@ -169,7 +169,7 @@ def test_taef2_layout_matches_the_published_checkpoints():
 
 def test_evaluation_can_try_another_crop_cap(tmp_path):
     from conftest import make_tiny_checkpoint
-    from training.evaluate import evaluate
+    from training.evaluation.evaluate import evaluate
 
     model = make_tiny_checkpoint(tmp_path / "m.safetensors", preprocess=NATIVE)
     samples = []

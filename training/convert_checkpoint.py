@@ -16,7 +16,7 @@ layouts as well as older timm ones; the backbones' ImageNet classifiers are drop
 pooled features). The head's layers are matched in order, BatchNorm to BatchNorm and Linear to
 Linear, with their shapes checked. Anything else fails with a message naming the first key that
 could not be placed. The result keeps the original design's preprocessing (one 224 px resized
-view) and default thresholds: run ``training.calibrate`` on validation data afterwards.
+view) and default thresholds: run ``training.evaluation.calibrate`` on validation data afterwards.
 """
 from __future__ import annotations
 
@@ -211,7 +211,7 @@ def convert(in_path: str | Path, out_path: str | Path, preset: str = "convitx_la
         training={"converted_from": in_path.name},
         card=(f"# {name or preset}\n\nConverted from `{in_path.name}` (original ConViTX design) by "
               "training/convert_checkpoint.py. Its thresholds are the defaults, not calibrated: run "
-              "`python -m training.calibrate` on validation images before relying on its verdicts.\n"),
+              "`python -m training.evaluation.calibrate` on validation images before relying on its verdicts.\n"),
     )
     save_checkpoint(network, info, out_path)
     load_checkpoint(out_path)
@@ -241,8 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ConversionError, CheckpointError, OSError) as exc:
         print(f"convert_checkpoint: {exc}", file=sys.stderr)
         return 2
-    print(f"wrote {path}; calibrate it with: python -m training.calibrate --model {path} --data VALIDATION_IMAGES",
-          file=sys.stderr)
+    print(f"wrote {path}; calibrate it with: python -m training.evaluation.calibrate --model {path} "
+          "--data VALIDATION_IMAGES", file=sys.stderr)
     return 0
 
 

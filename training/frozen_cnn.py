@@ -18,7 +18,7 @@ import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -34,7 +34,6 @@ from model.preprocess import crop_pixels, normalise
 from .data import datasets as ds
 from .augment import AugmentConfig, augment_image
 from .crop_cache import DEFAULT_REGION, region_boxes
-from .data.families import family
 
 CACHE_VERSION = 1  # bump when what is cached changes
 
@@ -221,20 +220,3 @@ def score_outputs(network: ConViTX, outputs: Sequence[CnnOutputs], view: int = 0
                         for i in range(0, len(owner), batch_size)]).numpy()
     mean_logit = np.bincount(owner, weights=logits, minlength=len(outputs)) / np.bincount(owner, minlength=len(outputs))
     return 1.0 / (1.0 + np.exp(-mean_logit))
-
-
-# --- leave-source-out folds ----------------------------------------------------------------------
-
-def fold_unit(sample: ds.Sample) -> ds.Sample:
-    """The sample with the split group folds hold out whole: an AI image's generator family (so a fold
-    never trains on SDXL while scoring SDXL), a human image's source; aligned pairs keep their group."""
-    if sample.label == 1 and sample.group == f"source:{sample.source}":
-        return replace(sample, group=f"family:{family(sample)}")
-    return sample
-
-
-def held_out_folds(samples: Sequence[ds.Sample], k: int, seed: int = 0) -> np.ndarray:
-    """The fold (0..k-1) in which each sample is held out."""
-    units = [fold_unit(s) for s in samples]
-    fold_of_group = {g: f for f, groups in enumerate(ds.source_folds(units, k, seed)) for g in groups}
-    return np.array([fold_of_group[u.split_group] for u in units])

@@ -47,7 +47,7 @@ from .data import datasets as ds
 from .augment import NO_AUGMENT, AugmentConfig, train_view, view_rng
 from .crop_cache import CropCache
 from .data.exclusion import Exclusions, check_samples
-from .metrics import binary_metrics, clean, log_loss
+from .evaluation.metrics import binary_metrics, clean, log_loss
 from .weights import WeightsError, freeze, load_backbone_file, load_timm_pretrained, parameter_groups
 
 AUGMENT_PRESETS = {
@@ -460,7 +460,7 @@ def _write_history(out: Path, history: list[dict], best: dict | None) -> None:
 
 def _write_plots(out: Path, history: list[dict], val: list[ds.Sample], best_probs: np.ndarray | None,
                  best_indices: np.ndarray | None) -> None:
-    from . import plots
+    from .evaluation import plots
 
     (out / "plots").mkdir(exist_ok=True)
     plots.loss_curves(history, out / "plots" / "loss.png")

@@ -37,7 +37,6 @@ import argparse
 import csv
 import io
 import json
-import math
 import sys
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -53,9 +52,11 @@ from model.presets import get_preset
 from .data import datasets as ds
 from .data.exclusion import DEFAULT_EXCLUDE_DIR, Exclusions, check_samples
 from .data.families import family
-from .frozen_cnn import (HeadRecipe, OutputCache, compute_outputs, held_out_folds, producer_key, score_outputs,
+from .frozen_cnn import (HeadRecipe, OutputCache, compute_outputs, producer_key, score_outputs,
                          train_head)
-from .metrics import binary_metrics, clean, roc_auc
+from .evaluation.folds import held_out_folds, loso_markdown, summarize_folds
+from .evaluation.metrics import binary_metrics, clean, roc_auc
+from .evaluation.text import number as _f
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ("../shared/data/trainpool/MANIFEST.tsv", "data/public/MANIFEST.tsv", "data/pairs/MANIFEST.tsv")
@@ -210,7 +211,7 @@ def _write_rows(path: Path, rows: list[dict]) -> None:
 
 def stage_loso(rb: Rebuild, force: bool) -> Path:
     """Every image scored by a model trained without its fold; a sample of each fold also scored by the app's path."""
-    from .evaluate import evaluate, summarize_scores
+    from .evaluation.evaluate import evaluate, summarize_scores
 
     root = rb.work / "loso"
     summary_file = root / "summary.json"
@@ -304,7 +305,7 @@ def stage_train(rb: Rebuild, force: bool) -> Path:
 
 
 def stage_calibrate(rb: Rebuild, run: Path, force: bool) -> Path:
-    from .calibrate import calibrate
+    from .evaluation.calibrate import calibrate
 
     out = rb.work / "calibrated.safetensors"
     model, scores = run / "model.safetensors", rb.work / "loso" / "scores.csv"
@@ -333,7 +334,7 @@ def _change_row(condition: str, label: str, labels: np.ndarray, base: np.ndarray
 def robustness_rows(rb: Rebuild, samples: list[ds.Sample], p: dict[str, np.ndarray], threshold: float) -> list[dict]:
     """Held-out scores on the augmented view, and the app-path checks of the folds (pooled): the app's own
     scoring against the cached outputs' scores, then JPEG q90 and 256 px crops against the app's scoring."""
-    from .evaluate import ROBUSTNESS
+    from .evaluation.evaluate import ROBUSTNESS
 
     labels = np.array([s.label for s in samples])
     rows = [_change_row("augmented", "a random native region, rescaled and re-encoded as in training", labels,
@@ -353,7 +354,7 @@ def robustness_rows(rb: Rebuild, samples: list[ds.Sample], p: dict[str, np.ndarr
 def stage_evaluate(rb: Rebuild, model: Path, force: bool) -> Path:
     from model.checkpoint import read_info
 
-    from .evaluate import decision_threshold, markdown_report, summarize_scores
+    from .evaluation.evaluate import decision_threshold, markdown_report, summarize_scores
 
     out = rb.work / "eval"
     report_file = out / "report.json"
@@ -379,69 +380,6 @@ def stage_evaluate(rb: Rebuild, model: Path, force: bool) -> Path:
     _log(f"evaluate: held-out AUC {_f(o['auc'])}, balanced accuracy {_f(o['balanced_accuracy'])}, coverage "
          f"{_f(b['coverage'])} -> {out / 'report.md'}")
     return report_file
-
-def _stats(values: list) -> tuple[float | None, float | None]:
-    good = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
-    return (float(np.mean(good)), float(np.min(good))) if good else (None, None)
-
-
-def summarize_folds(reports: list[dict]) -> dict:
-    aucs = [r["overall"]["auc"] for r in reports]
-    bals = [r["overall"]["balanced_accuracy"] for r in reports]
-    auc_mean, auc_min = _stats(aucs)
-    bal_mean, bal_min = _stats(bals)
-    per_source = []
-    for fold, report in enumerate(reports):
-        for row in report["per_source"]:
-            per_source.append({"fold": fold + 1, "label": row["group"][0], "source": row["group"][1],
-                               "images": row["n"], "accuracy": row["accuracy"], "mean_p_ai": row["mean_p_ai"]})
-    per_source.sort(key=lambda r: (r["label"], r["accuracy"] if r["accuracy"] is not None else 0))
-    per_family = pooled_family_rows(reports)
-    return {"folds": len(reports), "auc_mean": auc_mean, "auc_min": auc_min, "balanced_accuracy_mean": bal_mean,
-            "balanced_accuracy_min": bal_min,
-            "per_fold": [{"fold": i + 1, "images": r["images"], "auc": r["overall"]["auc"],
-                          "balanced_accuracy": r["overall"]["balanced_accuracy"],
-                          "threshold": r["decision_threshold"]} for i, r in enumerate(reports)],
-            "per_source": per_source, "per_family": per_family}
-
-
-def pooled_family_rows(reports: list[dict]) -> list[dict]:
-    """Per generator family / human kind over all folds (each image is held out in exactly one fold)."""
-    pooled: dict[str, dict] = {}
-    for report in reports:
-        for row in report.get("per_family", []):
-            into = pooled.setdefault(row["group"][0], {"n": 0, "correct": 0.0})
-            into["n"] += row["n"]
-            into["correct"] += row["accuracy"] * row["n"]
-    return [{"family": name, "images": v["n"], "accuracy": v["correct"] / v["n"]}
-            for name, v in sorted(pooled.items(), key=lambda item: -item[1]["n"])]
-
-
-def _f(value) -> str:
-    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
-
-
-def loso_markdown(summary: dict) -> str:
-    lines = ["# Leave-source-out estimate", "",
-             f"{summary['how']} (decision at p_ai 0.5, uncalibrated).", "",
-             f"- ROC-AUC of all held-out scores together: {_f(summary['pooled_auc'])}",
-             f"- ROC-AUC per fold: mean {_f(summary['auc_mean'])}, min {_f(summary['auc_min'])}",
-             f"- balanced accuracy: mean {_f(summary['balanced_accuracy_mean'])}, "
-             f"min {_f(summary['balanced_accuracy_min'])}", "",
-             "| fold | images | AUC | balanced accuracy |", "|---|---|---|---|"]
-    for row in summary["per_fold"]:
-        lines.append(f"| {row['fold']} | {row['images']} | {_f(row['auc'])} | {_f(row['balanced_accuracy'])} |")
-    lines += ["", "| held-out images of | images | right at p_ai 0.5 |", "|---|---|---|"]
-    for row in summary.get("per_family", []):
-        lines.append(f"| {row['family']} | {row['images']} | {_f(row['accuracy'])} |")
-    lines += ["", "| class | held-out source | fold | images | accuracy | mean p_ai |", "|---|---|---|---|---|---|"]
-    for row in summary["per_source"]:
-        lines.append(f"| {row['label']} | {row['source']} | {row['fold']} | {row['images']} | {_f(row['accuracy'])} | "
-                     f"{_f(row['mean_p_ai'])} |")
-    return "\n".join(lines) + "\n"
-
-
-
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training.train_default", description=__doc__,
@@ -540,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
         if "evaluate" in stages:
             report = stage_evaluate(rb, model, "evaluate" in force)
         if "export" in stages:
-            from .export import export
+            from .evaluation.export import export
 
             path = export(model, out, DEFAULT_NAME if args.preset == DEFAULT_PRESET else None, run,
                           report if report.exists() else None, loso if loso.exists() else None,

@@ -10,7 +10,8 @@ from typing import Iterator
 
 from PIL import Image
 
-from .images import JPEG_QUALITY, MAX_LONG_SIDE, RASTER_EXTS, Row, encode_downscaled, inspect_image, safe_name, write_file
+from .images import (JPEG_QUALITY, MAX_LONG_SIDE, RASTER_EXTS, Row, encode_downscaled, inspect_image, safe_name,
+                     write_file)
 from .packages import DataError, deb_members, fetch
 from .rcc import iter_rcc
 from .sources import SOURCES, Source

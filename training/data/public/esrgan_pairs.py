@@ -75,7 +75,8 @@ def make_esrgan_pairs(out: Path, cache: Path, real_rows: list, n_photo: int, n_a
         job_file = cache / "esrgan_jobs.json"
         job_file.write_text(json.dumps(todo))
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([str(wheel_dir), str(REPO)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+        env["PYTHONPATH"] = os.pathsep.join([str(wheel_dir), str(REPO)]  # the wheel, and the worker's own package
+                                            + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
         env["LD_LIBRARY_PATH"] = os.pathsep.join(sorted(set(lib_dirs)) + ([env["LD_LIBRARY_PATH"]] if env.get("LD_LIBRARY_PATH") else []))
         env.setdefault("OMP_NUM_THREADS", "2")
         log = cache / "esrgan_worker.log"

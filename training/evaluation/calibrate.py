@@ -1,5 +1,5 @@
 """Choose the decision threshold and the uncertain band on validation data, and store them in the
-checkpoint: ``python -m training.calibrate --help``.
+checkpoint: ``python -m training.evaluation.calibrate --help``.
 
 The rule (all on validation p_ai, each class weighted so that AI images make up ``prior_ai`` of
 the total; 0.5 by default, so the numbers do not depend on the validation set's class balance):
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from dataclasses import replace
@@ -40,8 +39,9 @@ from model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from model.config import Thresholds
 from model.engine import Detector
 
-from .data import datasets as ds
+from ..data import datasets as ds
 from .metrics import band_metrics, binary_metrics, clean
+from .text import number as _num, percent as _pct
 
 
 def _weights(y: np.ndarray, prior_ai: float) -> np.ndarray:
@@ -159,7 +159,7 @@ def calibrate(model_path: str | os.PathLike, out_path: str | os.PathLike, labels
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.calibrate", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m training.evaluation.calibrate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, metavar="FILE.safetensors", help="checkpoint to calibrate")
     parser.add_argument("--out", metavar="FILE.safetensors", help="where to save it (default: overwrite --model)")
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument("--samples", metavar="split.json[:val]", help="validation list of a training run")
     source.add_argument("--data", action="append", metavar="PATH", help="validation images (folder/.tsv/.csv)")
     source.add_argument("--scores", metavar="scores.csv",
-                        help="p_ai already computed by training.evaluate for this model (no re-scoring)")
+                        help="p_ai already computed by training.evaluation.evaluate for this model (no re-scoring)")
     parser.add_argument("--target-precision", type=float, default=0.95,
                         help="precision the verdicts outside the band must reach (default 0.95)")
     parser.add_argument("--prior-ai", type=float, default=0.5,
@@ -201,14 +201,6 @@ def main(argv: list[str] | None = None) -> int:
           f"{details['ai_side_rule']} rule); coverage {_pct(band['coverage'])}, decided accuracy "
           f"{_num(band['decided_accuracy'])} -> {args.out or args.model}", file=sys.stderr)
     return 0
-
-
-def _pct(value) -> str:
-    return "n/a" if value is None else f"{100 * value:.0f}%"
-
-
-def _num(value) -> str:
-    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
 
 
 if __name__ == "__main__":

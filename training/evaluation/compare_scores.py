@@ -1,6 +1,6 @@
-"""Compare two models' scores on the images both scored: ``python -m training.compare_scores A.csv B.csv``.
+"""Compare two models' scores on the images both scored: ``python -m training.evaluation.compare_scores A.csv B.csv``.
 
-A is a ``training.evaluate`` scores.csv (path, label, p_ai); B any CSV with path and p_ai (e.g. a
+A is a ``training.evaluation.evaluate`` scores.csv (path, label, p_ai); B any CSV with path and p_ai (e.g. a
 rebuild's held-out ``loso/scores.csv``). Prints both ROC-AUCs and a bootstrap interval of B minus A, so
 that "better" means more than the noise of a few hundred images.
 """
@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 
-from .data.datasets import parse_label
+from ..data.datasets import parse_label
 from .metrics import roc_auc
 
 
@@ -41,9 +41,9 @@ def compare(a_path: str, b_path: str, rounds: int = 1000, seed: int = 0) -> dict
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.compare_scores", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m training.evaluation.compare_scores", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("a", help="scores.csv with labels (training.evaluate)")
+    parser.add_argument("a", help="scores.csv with labels (training.evaluation.evaluate)")
     parser.add_argument("b", help="CSV with path and p_ai")
     args = parser.parse_args(argv)
     try:

@@ -1,4 +1,4 @@
-"""Write the app checkpoint with its model card: ``python -m training.export --help``.
+"""Write the app checkpoint with its model card: ``python -m training.evaluation.export --help``.
 
 Takes a trained (and usually calibrated) checkpoint plus what the pipeline learnt about it (the
 training run's data summary, the evaluation report, an optional leave-source-out estimate) and
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from dataclasses import replace
@@ -19,11 +18,12 @@ from pathlib import Path
 
 from model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from model.config import ModelInfo
+from training import REPO
 
 from .metrics import clean
+from .text import number as _f, percent as _pct
 
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def display_path(value):
@@ -41,14 +41,6 @@ def display_path(value):
 
 def _read_json(path: str | os.PathLike | None) -> dict:
     return json.loads(Path(path).read_text(encoding="utf-8")) if path else {}
-
-
-def _f(value, digits: int = 3) -> str:
-    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
-
-
-def _pct(value) -> str:
-    return "n/a" if value is None else f"{100 * value:.0f}%"
 
 
 def headline_metrics(report: dict) -> dict:
@@ -224,14 +216,14 @@ def export(model_path: str | os.PathLike, out_path: str | os.PathLike, name: str
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.export", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m training.evaluation.export", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, metavar="FILE.safetensors",
-                        help="trained checkpoint (after training.calibrate)")
+                        help="trained checkpoint (after training.evaluation.calibrate)")
     parser.add_argument("--out", required=True, metavar="OUT.safetensors", help="app checkpoint to write")
     parser.add_argument("--name", help="model name shown in the app")
     parser.add_argument("--run", metavar="DIR", help="the training run folder (config and data summary)")
-    parser.add_argument("--report", metavar="report.json", help="training.evaluate's report for the card")
+    parser.add_argument("--report", metavar="report.json", help="training.evaluation.evaluate's report for the card")
     parser.add_argument("--loso", metavar="summary.json", help="leave-source-out summary (train_default --loso-folds)")
     parser.add_argument("--notes", metavar="FILE.md", help="extra Markdown appended to the card")
     args = parser.parse_args(argv)

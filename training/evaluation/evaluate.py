@@ -1,4 +1,4 @@
-"""Evaluate a saved checkpoint exactly as the app scores: ``python -m training.evaluate --help``.
+"""Evaluate a saved checkpoint exactly as the app scores: ``python -m training.evaluation.evaluate --help``.
 
 Images go through :class:`model.engine.Detector` (the app's loader, working resolution and
 multicrop averaging from the checkpoint's own metadata). The report has:
@@ -33,10 +33,11 @@ from model.config import ModelInfo, PreprocessConfig
 from model.engine import Detector
 from model.imageio import ImageLoadError, load_image
 
-from .data import datasets as ds
-from .data.image_edits import resize_by
-from .data.families import family
+from ..data import datasets as ds
+from ..data.image_edits import resize_by
+from ..data.families import family
 from .metrics import band_metrics, binary_metrics, clean
+from .text import number as _f, percent as _pct
 
 
 ROBUSTNESS = {
@@ -227,14 +228,6 @@ def _plots(out: Path, samples, scores: dict[str, np.ndarray], report: dict) -> N
                           (report["thresholds"]["human_below"], report["thresholds"]["ai_above"]))
 
 
-def _f(value, digits: int = 3) -> str:
-    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
-
-
-def _pct(value) -> str:
-    return "n/a" if value is None else f"{100 * value:.0f}%"
-
-
 def markdown_report(report: dict) -> str:
     o, b = report["overall"], report["band"]
     lines = [
@@ -311,7 +304,7 @@ def load_eval_samples(data: Sequence[str], samples_spec: str | None) -> list[ds.
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m training.evaluation.evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, metavar="FILE.safetensors", help="checkpoint to evaluate")
     parser.add_argument("--data", action="append", default=[], metavar="PATH",
