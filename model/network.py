@@ -1,4 +1,7 @@
-"""The ConViTX network: a CNN branch and a Swin branch from timm, pooled, concatenated, fused to one logit."""
+"""The ConViTX network: a CNN branch and a Swin branch from timm, pooled, concatenated, fused to one logit.
+
+A preset with ``clip_blocks`` also takes the CLIP view's features of the whole image
+(model/clip_view.py, computed outside torch by onnxruntime), one row per crop, into the same head."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -41,7 +44,14 @@ class ConViTX(nn.Module):
             swin_input = {"img_size": preset.input_size // info["reduction"], "in_chans": info["num_chs"]}
         self.swin = timm.create_model(preset.swin, pretrained=False, num_classes=0,
                                       **{**swin_input, **preset.swin_kwargs})
-        self.head = _fusion_head(self.cnn_feature_count() + self.swin.num_features, preset.head_dims, preset.dropout)
+        self.head = _fusion_head(self.cnn_feature_count() + self.swin.num_features + self.clip_feature_count(),
+                                 preset.head_dims, preset.dropout)
+
+    def clip_feature_count(self) -> int:
+        from .clip_view import EMBED, WIDTH
+
+        blocks = self.preset.clip_blocks
+        return 0 if blocks is None else EMBED + WIDTH * len(blocks)
 
     def cnn_feature_count(self) -> int:
         if not self.preset.cnn_block_stats:
@@ -61,14 +71,21 @@ class ConViTX(nn.Module):
         features = torch.cat([block_stats(blocks), pooled], dim=1) if preset.cnn_block_stats else pooled
         return features, (x if preset.swin_reads_block is None else blocks[preset.swin_reads_block])
 
-    def fuse(self, cnn_features: torch.Tensor, swin_input: torch.Tensor) -> torch.Tensor:
-        """Logits from the CNN's features and the Swin branch's input: the part training updates
-        when the CNN is frozen and its outputs are cached (training/frozen_cnn.py)."""
-        return self.head(torch.cat([cnn_features, self.swin(swin_input)], dim=1)).squeeze(1)
+    def fuse(self, cnn_features: torch.Tensor, swin_input: torch.Tensor,
+             clip: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits from the CNN's features, the Swin branch's input and (CLIP presets) the CLIP features
+        of each crop's image: the part training updates when the towers are frozen and their outputs
+        are cached (training/frozen_cnn.py, training/recipes/tier_features.py)."""
+        parts = [cnn_features, self.swin(swin_input)]
+        if self.preset.clip_blocks is not None:
+            if clip is None:
+                raise ValueError(f"preset {self.preset.name} needs the CLIP features of each crop's image")
+            parts.append(clip)
+        return self.head(torch.cat(parts, dim=1)).squeeze(1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Return one logit per image, shape (B,). p_ai = sigmoid(logit)."""
-        return self.fuse(*self.cnn_outputs(x))
+    def forward(self, x: torch.Tensor, clip: torch.Tensor | None = None) -> torch.Tensor:
+        """Return one logit per crop, shape (B,). p_ai = sigmoid(logit). ``clip``: (B, clip_feature_count)."""
+        return self.fuse(*self.cnn_outputs(x), clip)
 
 
 def create_model(name: str, **overrides) -> ConViTX:

@@ -35,6 +35,9 @@ class Preset:
     # trained from scratch on a few thousand images learns more from a pretrained CNN's mid-level
     # map than from raw pixels, and costs far less.
     swin_reads_block: int | None = None
+    # CLIP view (model/clip_view.py): None, or the encoder blocks whose class token joins the 512-d
+    # embedding of the whole image. Its features enter the fusion head beside every crop's.
+    clip_blocks: tuple[int, ...] | None = None
     # Modules whose outputs Grad-CAM reads: the last feature map of each branch.
     cnn_cam_layer: str = "norm_pre"
     swin_cam_layer: str = "norm"
@@ -124,6 +127,27 @@ register_preset(Preset(
 ))
 
 register_preset(Preset(
+    name="convitx_clip",
+    cnn="tf_efficientnet_lite0",
+    swin="swin_tiny_patch4_window7_224",
+    swin_kwargs={"embed_dim": 32, "depths": (2, 2), "num_heads": (2, 4), "window_size": 7, "patch_size": 2},
+    head_dims=(256, 64),
+    dropout=0.2,
+    input_size=224,
+    mean=INCEPTION_MEAN,
+    std=INCEPTION_STD,
+    cnn_block_stats=True,
+    swin_reads_block=2,
+    clip_blocks=(5, 7),
+    cnn_cam_layer="bn2",
+    description=(
+        "convitx_hybrid (EfficientNet-Lite0 block statistics and a Swin over its stride-8 map, native crops) "
+        "with a third, frozen view: OpenAI CLIP ViT-B/16 on the whole image at 224 px (its embedding and "
+        "the class token after blocks 5 and 7), fused in one head."
+    ),
+))
+
+register_preset(Preset(
     name="convitx_hybrid_test",
     cnn="tf_efficientnet_lite0",
     swin="swin_tiny_patch4_window7_224",
@@ -137,6 +161,23 @@ register_preset(Preset(
     swin_reads_block=2,
     cnn_cam_layer="bn2",
     description="convitx_hybrid's structure at 32 px, for tests; never ships as a model.",
+))
+
+register_preset(Preset(
+    name="convitx_clip_test",
+    cnn="tf_efficientnet_lite0",
+    swin="swin_tiny_patch4_window7_224",
+    swin_kwargs={"embed_dim": 8, "depths": (1, 1), "num_heads": (1, 2), "window_size": 2, "patch_size": 1},
+    head_dims=(16,),
+    dropout=0.0,
+    input_size=32,
+    mean=INCEPTION_MEAN,
+    std=INCEPTION_STD,
+    cnn_block_stats=True,
+    swin_reads_block=2,
+    clip_blocks=(5,),
+    cnn_cam_layer="bn2",
+    description="convitx_clip's structure at 32 px, for tests; never ships as a model.",
 ))
 
 register_preset(Preset(

@@ -1,7 +1,7 @@
 """Keep the evaluation set out of training: excluded repositories and near-duplicate images.
 
 An independent evaluation set was drawn from the sources listed in ``EXCLUDE_REPOS.txt`` (GitHub
-``owner/name`` and ``pypi:<package>`` lines), and ``EXCLUDE_HASHES.txt`` holds the 64-bit dHashes of
+``owner/name``, ``pypi:<package>`` and ``debian:<package>`` lines), and ``EXCLUDE_HASHES.txt`` holds the 64-bit dHashes of
 its images. Training refuses an image published in an excluded repository (a data error: the
 manifest is wrong) and drops any image whose dHash of the whole image or of its centre square lies
 within ``MAX_DISTANCE`` bits of an excluded hash (a crop or resize of an evaluation image).
@@ -49,8 +49,9 @@ class Exclusions:
 
     def excludes_repo(self, repo: str) -> bool:
         key = _repo_key(repo)
-        # pypi:scikit-image==0.26.0 is excluded by pypi:scikit-image
-        return key in self.repos or key.split("==")[0] in self.repos
+        # pypi:scikit-image==0.26.0 is excluded by pypi:scikit-image, and
+        # debian:plasma-workspace-wallpapers=4:5.27.5-2 by debian:plasma-workspace-wallpapers
+        return key in self.repos or _unversioned(key) in self.repos
 
     def distance(self, image_hashes: Sequence[int]) -> int:
         return min((bin(h ^ k).count("1") for h in image_hashes for k in self.hashes), default=64)
@@ -75,6 +76,13 @@ def _lines(path: Path) -> list[str]:
 
 def _repo_key(repo: str) -> str:
     return repo.split(" ")[0].strip().lower().removesuffix(".git")
+
+
+def _unversioned(key: str) -> str:
+    """A package key without its version: ``pypi:NAME==V`` and ``debian:NAME=V`` name NAME."""
+    if key.startswith(("pypi:", "debian:")):
+        return key.split("=")[0]
+    return key
 
 
 def dhash(image: Image.Image) -> int:

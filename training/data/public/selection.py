@@ -23,19 +23,6 @@ def classify_tiktok(path: str):
     return ("photo", path)
 
 
-# plasma-workspace-wallpapers: one file per wallpaper (the largest in
-# contents/images/; screenshots and the dark recolours are left out).
-PLASMA_PHOTOS = {
-    "BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "EveningGlow",
-    "FallenLeaf", "Grey", "Kite", "OneStandsOut", "Path", "summer_1am",
-}
-
-
-def classify_plasma(path: str):
-    name = path.split("/")[3]          # usr/share/wallpapers/<name>/contents/images/<WxH>.ext
-    return ("photo" if name in PLASMA_PHOTOS else "art", name)
-
-
 # mate-backgrounds: nature/ are photographs; abstract/ and desktop/ are digital
 # art.  Blurred colour gradients, logo wallpapers and stripes are left out
 # (the transparent ones are caught by the generic alpha filter).

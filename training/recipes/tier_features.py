@@ -1,0 +1,187 @@
+"""The frozen features of every training image in every tier, computed once and cached per image.
+
+Both frozen views run here exactly as the app runs them, on the file of each tier
+(training/data/tiers.py): the CNN branch on the app's native crops (its block statistics and the
+stride-8 map the Swin branch reads), and the CLIP tower on :func:`model.clip_view.global_view`,
+one view per run. The heads of every fold then train in minutes on these arrays.
+
+Two worker processes, one thread each: decoding, laundering and both towers keep the two cores busy
+with no OpenMP barriers between them.
+"""
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from model.atomic import atomic_write_bytes
+
+CACHE_VERSION = 1
+APP_CROPS = 4  # the app's native crops per image (model card: 4 beat 6 on held-out sources)
+TRAIN_CROPS = 2  # of the app's up-to-4 native crops, the first and the last (opposite corners)
+CLIP_BLOCKS = (3, 5, 7, 9, 11)  # class tokens kept: the head chooses among them by folds
+
+
+@dataclass(frozen=True)
+class Producer:
+    """What the cached features depend on: the frozen CNN's weights (an ImageNet backbone file, or a
+    ConViTX checkpoint's ``cnn.`` tensors: the same frozen Lite0), the CLIP file and the tiers' seed."""
+
+    cnn_file: str
+    clip_file: str
+    preset: str = "convitx_clip"
+    seed: int = 0
+
+    def network(self):
+        """The preset with the frozen CNN loaded (its Swin branch and head stay random: never used here)."""
+        from model.network import create_model
+        from training.recipes.weights import load_into, read_safetensors
+
+        network = create_model(self.preset)
+        tensors, _ = read_safetensors(self.cnn_file)
+        if any(key.startswith("cnn.") for key in tensors):
+            tensors = {k.removeprefix("cnn."): v for k, v in tensors.items() if k.startswith("cnn.")}
+        else:
+            tensors = {k: v for k, v in tensors.items() if not k.startswith("classifier.")}
+        load_into(network.cnn, tensors, f"{os.path.basename(self.cnn_file)} for the CNN branch")
+        return network.eval()
+
+    def key(self) -> str:
+        """A digest of the CNN's tensors (not of the file that held them), the CLIP file and the settings."""
+        from model.clip_view import CLIP_SHA256
+
+        digest = hashlib.sha1(repr((CACHE_VERSION, TRAIN_CROPS, CLIP_BLOCKS, self.seed, CLIP_SHA256)).encode())
+        for name, tensor in sorted(self.network().cnn.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.numpy().tobytes())
+        return digest.hexdigest()[:16]
+
+
+@dataclass
+class TierFeatures:
+    """One image's features per tier: CNN statistics (crops, F), Swin input maps (crops, C, H, W),
+    CLIP features (1, F); float16."""
+
+    cnn: dict[str, np.ndarray]
+    maps: dict[str, np.ndarray]
+    clip: dict[str, np.ndarray]
+    laundering: dict[str, str]
+
+
+class FeatureCache:
+    def __init__(self, folder: str | os.PathLike, producer: Producer):
+        self.folder, self.key = Path(folder), producer.key()
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def file_for(self, path: str) -> Path:
+        info = os.stat(path)
+        name = f"{os.path.abspath(path)}|{info.st_size}|{info.st_mtime_ns}|{self.key}"
+        return self.folder / f"{hashlib.sha1(name.encode('utf-8')).hexdigest()}.npz"
+
+    def read(self, path: str, with_maps: bool = False) -> TierFeatures | None:
+        from training.data.tiers import TIERS
+
+        try:
+            with np.load(self.file_for(path)) as data:
+                return TierFeatures(
+                    cnn={t: data[f"cnn_{t}"] for t in TIERS},
+                    maps={t: data[f"map_{t}"] for t in TIERS} if with_maps else {},
+                    clip={t: data[f"clip_{t}"] for t in TIERS},
+                    laundering={t: str(data[f"how_{t}"]) for t in TIERS})
+        except (OSError, KeyError, ValueError, EOFError):
+            return None
+
+    def write(self, path: str, arrays: dict[str, np.ndarray]) -> None:
+        import io
+
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        atomic_write_bytes(self.file_for(path), buffer.getvalue())
+
+
+# --- worker processes -----------------------------------------------------------------------------
+
+_STATE: dict = {}
+
+
+def _start_worker(producer: Producer) -> None:
+    import torch
+
+    from model.clip_view import ClipTower
+    from model.config import default_info
+
+    torch.set_num_threads(1)
+    network = producer.network()
+    pre = replace(default_info(producer.preset).preprocess, mode="native", max_crops=APP_CROPS)
+    _STATE.update(network=network, pre=pre, tower=ClipTower(producer.clip_file, CLIP_BLOCKS, 1),
+                  seed=producer.seed, folder=tempfile.mkdtemp(prefix="tiers-", dir="/dev/shm" if
+                                                               os.path.isdir("/dev/shm") else None))
+
+
+def _image_features(path: str) -> dict[str, np.ndarray] | str:
+    """Every tier's arrays for one image, or why it could not be read."""
+    import torch
+
+    from model.clip_view import global_view
+    from model.imageio import ImageLoadError, load_image
+    from model.preprocess import crop_pixels, normalise
+    from training.data.tiers import tier_files
+
+    network, pre, tower = _STATE["network"], _STATE["pre"], _STATE["tower"]
+    try:
+        files = tier_files(path, _STATE["seed"], _STATE["folder"])
+    except ImageLoadError as exc:
+        return str(exc)
+    arrays: dict[str, np.ndarray] = {}
+    try:
+        for tier, (file, how) in files.items():
+            crops = crop_pixels(load_image(file).image, pre)
+            crops = crops[[0, len(crops) - 1]] if len(crops) > TRAIN_CROPS else crops
+            with torch.inference_mode():
+                features, maps = network.cnn_outputs(normalise(crops, pre))
+            arrays[f"cnn_{tier}"] = features.numpy().astype(np.float16)
+            arrays[f"map_{tier}"] = maps.numpy().astype(np.float16)
+            arrays[f"clip_{tier}"] = tower.features(global_view(file)[None]).astype(np.float16)
+            arrays[f"how_{tier}"] = np.array("" if how is None else f"{how.format} q{how.quality} {how.long_side}px {how.filter}")
+    except ImageLoadError as exc:
+        return str(exc)
+    finally:
+        for tier, (file, _) in files.items():
+            if tier != "clean":
+                os.unlink(file)
+    return arrays
+
+
+def _job(path: str) -> tuple[str, dict | str]:
+    return path, _image_features(path)
+
+
+def compute_features(paths: Sequence[str], cache: FeatureCache, producer: Producer, workers: int = 2,
+                     log: Callable[[str], None] = print) -> dict[str, str]:
+    """Fill the cache for ``paths``; returns the unreadable ones with their reasons."""
+    todo = [p for p in paths if not cache.file_for(p).exists()]
+    log(f"tier features: {len(todo)} of {len(paths)} images to compute")
+    failed: dict[str, str] = {}
+    if not todo:
+        return failed
+    start = time.monotonic()
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context, initializer=_start_worker,
+                             initargs=(producer,)) as pool:
+        for done, (path, result) in enumerate(pool.map(_job, todo, chunksize=4), 1):
+            if isinstance(result, str):
+                failed[path] = result
+            else:
+                cache.write(path, result)
+            if done % 100 == 0 or done == len(todo):
+                rate = done / (time.monotonic() - start)
+                log(f"tier features: {done}/{len(todo)} ({rate:.2f} img/s, {len(failed)} unreadable)")
+    return failed
