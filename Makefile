@@ -30,7 +30,7 @@ train-default: $(STAMP)
 		--data ../shared/data/trainpool/MANIFEST.tsv --data data/public/MANIFEST.tsv
 	test -f data/pool2/MANIFEST.tsv || $(PY) ../shared/data/pool2/build.py --mirrors $(MIRRORS) --out data/pool2 \
 		../shared/data/pool2/ai.tsv ../shared/data/pool2/photo.tsv ../shared/data/pool2/art.tsv
-	$(PY) -m training.train_default
+	$(PY) -m training.recipes.default
 
 # The Linux one-folder bundle in dist/ConViTX (CPU torch, its own .venv-package; see README "Packaging").
 package:

@@ -19,13 +19,16 @@ from model.preprocess import crops_to_tensor, working_image
 from model.results import read_csv
 from training.data import datasets as ds
 from training.data.datasets import sample_weights
-from training.augment import NO_AUGMENT, AugmentConfig, augment_image, train_view, view_rng
+from training.recipes.augment import NO_AUGMENT, AugmentConfig, augment_image, train_view, view_rng
 from training.evaluation.calibrate import calibrate, choose_thresholds
 from training.evaluation.evaluate import evaluate, read_scores
 from training.evaluation.export import export
 from training.evaluation.metrics import band_metrics, binary_metrics, roc_auc, roc_curve
 from training.data.synthetic import make_synthetic_dataset
-from training.train import Plan, TrainConfig, build_parser, train
+from training.recipes.finetune.cli import build_parser
+from training.recipes.finetune.config import TrainConfig
+from training.recipes.finetune.loop import train
+from training.recipes.finetune.schedule import Plan
 
 TINY = dict(preset="convitx_test", max_short_side=64, batch_size=8, augment="light", lr=1e-2, warmup_epochs=0.5,
             threads=1, workers=0, quiet=True, plots=False)
@@ -240,7 +243,7 @@ def test_pretrained_file_loads_into_the_cnn_branch_and_gets_its_own_lr(tmp_path)
     import timm
     from safetensors.torch import save_file
 
-    from training.weights import WeightsError, freeze, load_backbone_file, parameter_groups
+    from training.recipes.weights import WeightsError, freeze, load_backbone_file, parameter_groups
 
     preset_cnn = timm.create_model("convnext_atto", num_classes=10, dims=(8, 16, 24, 32), depths=(1, 1, 1, 1))
     tensors = {k: v.contiguous() for k, v in preset_cnn.state_dict().items()}
@@ -394,7 +397,7 @@ def test_frozen_stages_ema_accumulation_and_unreadable_files(tmp_path):
 def test_timm_pretrained_skips_resized_branches_and_explains_a_failure(monkeypatch):
     import timm
 
-    from training.weights import WeightsError, load_timm_pretrained
+    from training.recipes.weights import WeightsError, load_timm_pretrained
 
     assert load_timm_pretrained(create_model("convitx_test")) == []  # both branches are resized: nothing to fetch
 

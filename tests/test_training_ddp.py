@@ -22,7 +22,7 @@ def test_two_process_gloo_run_trains_on_disjoint_shards(tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "training.train", "--data", str(tmp_path / "pool"), "--preset", "convitx_test",
+               "-m", "training.recipes.finetune", "--data", str(tmp_path / "pool"), "--preset", "convitx_test",
                "--max-short-side", "64", "--epochs", "2", "--batch-size", "4", "--augment", "light",
                "--device", "cpu", "--threads", "1", "--workers", "0", "--quiet", "--no-plots", "--out", str(out)]
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)

@@ -1,4 +1,4 @@
-"""training.train_default on drawn data with the tiny hybrid preset: every stage, then a cheap re-run."""
+"""training.recipes.default on drawn data with the tiny hybrid preset: every stage, then a cheap re-run."""
 from __future__ import annotations
 
 import csv
@@ -8,7 +8,7 @@ from pathlib import Path
 from model import load_checkpoint
 from training.data.exclusion import image_hashes
 from training.data.synthetic import make_synthetic_dataset
-from training.train_default import main
+from training.recipes.default.cli import main
 
 GENERATORS = {"generator-0": "SDXL 1.0", "generator-1": "FLUX.1-dev", "generator-2": "Midjourney v7"}
 

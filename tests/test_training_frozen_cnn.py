@@ -1,4 +1,4 @@
-"""training.frozen_cnn: CNN outputs computed once per image, and folds that hold whole generator families out."""
+"""training.recipes.frozen_cnn: CNN outputs computed once per image, and folds that hold whole generator families out."""
 from __future__ import annotations
 
 import os
@@ -10,8 +10,8 @@ from model.config import PreprocessConfig
 from model.network import create_model
 from training.data.datasets import Sample
 from training.evaluation.folds import held_out_folds
-from training.frozen_cnn import OutputCache, compute_outputs, producer_key
-from training.train import AUGMENT_PRESETS
+from training.recipes.frozen_cnn import OutputCache, compute_outputs, producer_key
+from training.recipes.augment import AUGMENT_PRESETS
 
 from conftest import save_image
 

@@ -13,11 +13,11 @@ from PIL import Image
 from model.config import PreprocessConfig
 from model.preprocess import crops_to_tensor, decode_short_side, preprocess, scoring_boxes, working_size
 from training.data import datasets as ds
-from training.augment import NO_AUGMENT, AugmentConfig, augment_image
+from training.recipes.augment import NO_AUGMENT, AugmentConfig, augment_image
 from training.evaluation.calibrate import choose_thresholds
-from training.crop_cache import CropCache
+from training.recipes.crop_cache import CropCache
 from training.data.exclusion import Exclusions, check_samples, hashes_of, image_hashes
-from training.train import TrainImages
+from training.recipes.finetune.images import TrainImages
 
 NATIVE = PreprocessConfig(mode="native", crop_size=32, max_crops=6)
 DEDUPE = Path(__file__).resolve().parents[2] / "shared" / "data" / "pool2" / "dedupe.py"

@@ -28,17 +28,17 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+
 from model.checkpoint import CheckpointError, load_checkpoint
 from model.config import ModelInfo, PreprocessConfig
 from model.engine import Detector
 from model.imageio import ImageLoadError, load_image
 
 from ..data import datasets as ds
-from ..data.image_edits import resize_by
 from ..data.families import family
+from ..data.image_edits import resize_by
 from .metrics import band_metrics, binary_metrics, clean
 from .text import number as _f, percent as _pct
-
 
 ROBUSTNESS = {
     "jpeg_q90": {"label": "JPEG quality 90", "suffix": ".jpg", "save": {"format": "JPEG", "quality": 90}},

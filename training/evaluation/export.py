@@ -24,8 +24,6 @@ from .metrics import clean
 from .text import number as _f, percent as _pct
 
 
-
-
 def display_path(value):
     """Absolute paths inside (or beside) the repository written relative to it, so a shipped model
     does not carry the build machine's folders."""

@@ -31,7 +31,7 @@ from PIL import Image, ImageFilter
 from model.config import PreprocessConfig
 from model.preprocess import crops_to_tensor, working_image
 
-from .data.image_edits import RESAMPLING, jpeg_roundtrip, png_roundtrip, resize_by, webp_roundtrip
+from ..data.image_edits import RESAMPLING, jpeg_roundtrip, png_roundtrip, resize_by, webp_roundtrip
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,16 @@ class AugmentConfig:
 
 
 NO_AUGMENT = AugmentConfig(rescale_p=0, blur_p=0, jpeg_p=0, webp_p=0, png_p=0, grayscale_p=0, hflip_p=0)
+AUGMENT_PRESETS = {
+    "default": AugmentConfig(),
+    "light": AugmentConfig(rescale_p=0.3, min_scale=0.8, max_scale=1.25, blur_p=0.0, jpeg_p=0.3,
+                           jpeg_quality=(80, 95), webp_p=0.0, png_p=0.0, grayscale_p=0.0),
+    # For native-resolution training: a rescale no larger than 1x, by one of several filters, on a
+    # third of the views, so resampling traces are seen on both classes but most views keep the file's grid.
+    "native": AugmentConfig(rescale_p=0.35, min_scale=0.4, max_scale=1.0,
+                            filters=("bicubic", "bilinear", "lanczos", "box"), jpeg_p=0.45, webp_p=0.15),
+    "none": NO_AUGMENT,
+}
 
 
 # --- the training view ---------------------------------------------------------------------------

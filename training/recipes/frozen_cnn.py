@@ -31,7 +31,7 @@ from model.imageio import ImageLoadError, load_image
 from model.network import ConViTX
 from model.preprocess import crop_pixels, normalise
 
-from .data import datasets as ds
+from ..data import datasets as ds
 from .augment import AugmentConfig, augment_image
 from .crop_cache import DEFAULT_REGION, region_boxes
 

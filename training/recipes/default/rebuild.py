@@ -1,0 +1,139 @@
+"""One rebuild's settings and work folder, the images it keeps and their frozen CNN outputs (the ``outputs`` stage)."""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from model.atomic import atomic_write_bytes
+from model.config import PreprocessConfig, default_info
+from model.network import create_model
+from model.presets import get_preset
+from training import REPO
+
+from ...data import datasets as ds
+from ...data.exclusion import Exclusions, check_samples
+from ..augment import AUGMENT_PRESETS
+from ..frozen_cnn import HeadRecipe, OutputCache, compute_outputs, producer_key
+from ..weights import load_backbone_file
+
+DEFAULT_DATA = ("../shared/data/trainpool/MANIFEST.tsv", "data/public/MANIFEST.tsv", "data/pairs/MANIFEST.tsv")
+DEFAULT_POOL2 = "data/pool2/MANIFEST.tsv"
+DEFAULT_BACKBONE = "data/public/backbones/tf_efficientnet_lite0.safetensors"
+DEFAULT_OUT = "resources/models/convitx_default.safetensors"
+DEFAULT_WORK = "runs/default"
+DEFAULT_NAME = "ConViTX default (frozen EfficientNet-Lite0 + Swin over its map, native crops)"
+DEFAULT_PRESET = "convitx_hybrid"
+STAGES = ("outputs", "loso", "train", "calibrate", "evaluate", "export")
+CHECK_CONDITIONS = ("jpeg_q90", "crop_256")  # the targets' conditions, scored the way the app scores
+MAX_CROPS = 4
+VIEWS = 2  # the scoring crops and one augmented view
+MAX_UNCERTAIN = 0.1  # the calibrated band holds at most this share of the held-out images
+HEAD = HeadRecipe()
+
+
+def repo_path(path: str) -> Path:
+    """Paths of the recipe are relative to the repository root, whatever the working directory."""
+    p = Path(path)
+    return p if p.is_absolute() else (REPO / p)
+
+
+def log(message: str) -> None:
+    print(f"[default recipe] {message}", file=sys.stderr, flush=True)
+
+
+def newer(path: Path, than: Path) -> bool:
+    return path.exists() and than.exists() and path.stat().st_mtime >= than.stat().st_mtime
+
+
+class Rebuild:
+    """One rebuild's settings and work folder, and (loaded on first use) its images and their CNN outputs."""
+
+    def __init__(self, args: argparse.Namespace, work: Path, data: list[str]):
+        self.args, self.work, self.data = args, work, data
+        self._loaded: tuple[list[ds.Sample], list] | None = None
+
+    def preprocess(self) -> PreprocessConfig:
+        preset = get_preset(self.args.preset)
+        return PreprocessConfig(mode="native", crop_size=preset.input_size, max_crops=MAX_CROPS,
+                                mean=preset.mean, std=preset.std)
+
+    def new_network(self):
+        """The preset with the pretrained CNN (or a random one with --pretrained none), Swin and head random."""
+        import torch
+
+        torch.manual_seed(HEAD.seed)
+        network = create_model(self.args.preset)
+        if self.args.pretrained != "none":
+            load_backbone_file(network, repo_path(self.args.pretrained))
+        return network
+
+    def head(self) -> HeadRecipe:
+        return replace(HEAD, epochs=self.args.epochs)
+
+    def info(self, name: str, training: dict | None = None):
+        return default_info(self.args.preset, name=name, preprocess=self.preprocess(), training=training or {})
+
+    def images(self) -> list[ds.Sample]:
+        samples = ds.load_data(self.data, log=log)
+        pool2 = repo_path(self.args.pool2)
+        if self.args.pool2_limit and pool2.is_file():
+            samples += ds.subsample(ds.load_data([str(pool2)], log=log), self.args.pool2_limit, seed=HEAD.seed)
+        elif self.args.pool2_limit:
+            log(f"warning: {self.args.pool2} not found (see training/README.md: pool 2); training without it")
+        return ds.subsample(samples, self.args.limit, seed=HEAD.seed) if self.args.limit else samples
+
+    def load(self) -> tuple[list[ds.Sample], list]:
+        """The images kept by the exclusion check that could be read, and their cached CNN outputs."""
+        if self._loaded is None:
+            report = check_samples(self.images(), Exclusions.load(self.args.exclusions), self.work / "dhash.json",
+                                   log=log)
+            network = self.new_network()
+            pre, aug = self.preprocess(), AUGMENT_PRESETS["native"]
+            cache = OutputCache(self.work / "outputs", producer_key(network, pre, aug, VIEWS, HEAD.seed))
+            outputs = compute_outputs(network, report.kept, cache, pre, aug, VIEWS, HEAD.seed,
+                                      workers=self.args.workers, log=log)
+            kept = [(s, o) for s, o in zip(report.kept, outputs) if o is not None]
+            samples = [s for s, _ in kept]
+            ds.save_samples(self.work / "samples.json", images=samples)
+            data = {"train": ds.summarize(samples),
+                    "split": {"mode": f"{self.args.folds} leave-source-out folds (AI: whole generator families; "
+                                      "human: whole sources)", "exclusion": report.summary()},
+                    "unreadable": len(report.kept) - len(samples), "pretrained": self.args.pretrained}
+            (self.work / "data.json").write_text(json.dumps(data, indent=2), encoding="utf-8")
+            self._loaded = samples, [o for _, o in kept]
+        return self._loaded
+
+    def training_summary(self) -> dict:
+        return json.loads((self.work / "data.json").read_text(encoding="utf-8"))
+
+
+def stage_outputs(rb: Rebuild) -> None:
+    samples, _ = rb.load()
+    log(f"outputs: {len(samples)} images ready ({rb.work / 'outputs'})")
+
+
+def read_rows(path: Path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def write_rows(path: Path, rows: list[dict]) -> None:
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, text.getvalue().encode("utf-8"))
+
+
+def held_out_scores(rb: Rebuild) -> tuple[list[ds.Sample], dict[str, np.ndarray]]:
+    samples = ds.load_samples(rb.work / "samples.json", "images")
+    rows = {r["path"]: r for r in read_rows(rb.work / "loso" / "scores.csv")}
+    return samples, {key: np.array([float(rows[s.path][key]) for s in samples]) for key in ("p_ai", "p_ai_augmented")}
