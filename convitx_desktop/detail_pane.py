@@ -1,4 +1,5 @@
-"""The detail pane: the selected image with its heatmap, the verdict in words, provenance and hints.
+"""The detail pane: the selected image with its heatmap, the verdict in words, provenance and hints, and
+the copy's history with a reliability note when the copy is far from an original.
 
 Heatmaps arrive from the worker as a working-size image plus a map; blending them for the opacity
 slider is a small numpy job (model.heatmap.overlay), debounced so dragging stays smooth.
@@ -12,6 +13,9 @@ from PySide6.QtCore import QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QFont, QImage, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QLabel, QSizePolicy, QSlider, QToolButton, QVBoxLayout, \
     QWidget
+
+from model.results import summary
+from provenance import NOTE_SEPARATOR
 
 from . import verdicts
 from .results_model import percent
@@ -52,6 +56,24 @@ def provenance_html(found) -> str:
     status = html.escape(verdicts.PROVENANCE_LABELS.get(found.status, found.status))
     kind = "signed: C2PA signature intact" if found.signed else "unsigned"
     return f"<b>Provenance:</b> {status} ({kind}). {detail}."
+
+
+def history_html(result) -> str:
+    """The copy's history, one finding a line: how far this file is from an original, and how sure."""
+    if not result.copy_note:
+        return ""
+    items = "<br>".join(f"• {html.escape(item)}" for item in result.copy_note.split(NOTE_SEPARATOR))
+    return f"<b>Copy history</b> (read from the file; signs, not proof):<br>{items}"
+
+
+def reliability_html(result) -> str:
+    return f"<b>Reliability:</b> {html.escape(result.reliability_note)}" if result.reliability_note else ""
+
+
+def summary_html(result) -> str:
+    """The provenance claim beside the pixel score, in one line (empty without a claim)."""
+    line = summary(result)
+    return f"<b>Provenance and pixels:</b> {html.escape(line)}." if line else ""
 
 
 def hints_html(hints: dict[str, str]) -> str:
@@ -193,9 +215,12 @@ class DetailPane(QWidget):
         verdict_row.addWidget(self.badge)
         verdict_row.addWidget(self.score, 1)
         self.explanation = _wrapping_label("explanation")
+        self.reliability = _wrapping_label("reliability")
         self.model_line = _wrapping_label("modelLine")
         self.provenance = _wrapping_label("provenance")
+        self.summary = _wrapping_label("provenanceSummary")
         self.hints = _wrapping_label("hints")
+        self.history = _wrapping_label("copyHistory")
         self.note = _wrapping_label("note")
         self.note.setText(HEATMAP_NOTE)
 
@@ -206,7 +231,8 @@ class DetailPane(QWidget):
         layout.addWidget(self.image_controls)
         layout.addSpacing(6)
         layout.addLayout(verdict_row)
-        for label in (self.explanation, self.model_line, self.provenance, self.hints, self.note):
+        for label in (self.explanation, self.reliability, self.model_line, self.provenance, self.summary, self.hints,
+                      self.history, self.note):
             layout.addWidget(label)
         self._opacity_moved(self.opacity.value())
 
@@ -235,6 +261,10 @@ class DetailPane(QWidget):
             widget.setVisible(result is not None)
         self.image_controls.setVisible(result is not None and result.ok and not missing)
         self.note.setVisible(result is not None and result.ok and not missing)
+        for label, text in ((self.reliability, reliability_html), (self.summary, summary_html),
+                            (self.history, history_html)):
+            label.setText(text(result) if result is not None else "")
+            label.setVisible(bool(label.text()))
         if result is None:
             self.file_name.setText("No image selected")
             self.folder.setText("")

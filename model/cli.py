@@ -25,6 +25,11 @@ one row in the CSV: verdict (ai / human / uncertain / error), p_ai (the model's 
 0 to 1, that the image is AI-generated), size, and the reason when a file could not be read.
 A score is a statistical estimate, not proof.
 
+Beside it, the copy's history read from the file: jpeg_quality, resized (yes / likely / no /
+empty), copy_note (signs of re-saving, resizing, screenshots, conversions; none is proof), a
+reliability_note when the copy is far from an original, and a summary line that sets a provenance
+claim (content credentials, generator metadata) beside the pixel score.
+
 While it runs, rows go to OUT.csv.partial (and OUT.json.partial), one by one; at the end they become
 OUT.csv (and OUT.json) in one step, so a finished file is always complete. If the scan is stopped
 (Ctrl+C, a crash, the machine switched off), run the same command again with --resume: rows already

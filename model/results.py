@@ -75,12 +75,14 @@ def row_dict(result: ScanResult) -> dict:
 
 def copy_columns(history: dict, metrics: dict) -> dict:
     """A result's columns from the copy's history (model.decoding), with the model card's per-tier figures."""
+    from provenance import NOTE_SEPARATOR
     from provenance.copy_history import reliability_note
 
     tiers = metrics.get(TIERS_METRIC) if isinstance(metrics.get(TIERS_METRIC), dict) else {}
     rates = {tier: figures.get("photo_called_ai") for tier, figures in tiers.items() if isinstance(figures, dict)}
     return {"jpeg_quality": history.get("jpeg_quality"), "resized": history.get("resized", ""),
-            "copy_note": "; ".join(history.get("findings", ())), "reliability_note": reliability_note(history, rates)}
+            "copy_note": NOTE_SEPARATOR.join(history.get("findings", ())),
+            "reliability_note": reliability_note(history, rates)}
 
 
 def csv_row(result: ScanResult) -> list[str]:

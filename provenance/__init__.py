@@ -43,9 +43,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Provenance", "read_provenance", "STATUSES"]
+__all__ = ["Provenance", "read_provenance", "STATUSES", "NOTE_SEPARATOR"]
 
 STATUSES = ("ai-declared", "camera-signed", "edited", "none", "unreadable")
+NOTE_SEPARATOR = "; "  # between the copy history's findings in the copy_note column (no finding contains it)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from PIL import Image, JpegImagePlugin
 
-from . import jpeg_tables, jpeg_traces
+from . import NOTE_SEPARATOR, jpeg_tables, jpeg_traces
+from .reader import camera_name
 
 SMALL_MP = 1.0  # below: far from a camera original (the scan's reliability note)
 LOW_QUALITY = 75  # JPEG quality below: far from an original
@@ -65,7 +66,7 @@ class CopyHistory:
     resized: str = ""  # YES, LIKELY, NO or '' (unknown)
     screenshot: bool = False
     blocking: bool = False  # JPEG-like 8x8 blocking in a format that is not JPEG
-    findings: list[str] = field(default_factory=list)  # one sentence each, saying how sure
+    findings: list[str] = field(default_factory=list)  # one clause each, saying how sure
 
     @property
     def megapixels(self) -> float:
@@ -86,15 +87,25 @@ def read_copy_history(path, image: Image.Image, box: tuple[int, int, int, int] |
     return asdict(history)
 
 
+def _exif(header: Image.Image) -> Image.Exif:
+    """The EXIF read when the file was opened; a PNG's getexif() would decode the pixels to look for
+    an eXIf chunk after them, so a PNG has only the EXIF found before its image data."""
+    if header.format != "PNG":
+        return header.getexif()
+    exif = Image.Exif()
+    if "exif" in header.info:
+        exif.load(header.info["exif"])
+    return exif
+
+
 def _from_header(header: Image.Image) -> CopyHistory:
-    exif = header.getexif()
+    exif = _exif(header)
     width, height = header.size
     if exif.get(_ORIENTATION) in _SWAPS_AXES:
         width, height = height, width
     history = CopyHistory(format=header.format or "", width=width, height=height, exif=len(exif) > 0)
     make, model = (str(exif.get(tag, "")).strip("\x00 ") for tag in (_MAKE, _MODEL))
-    history.camera = model if make and model.lower().startswith(make.split()[0].lower()) else \
-        " ".join(p for p in (make, model) if p)
+    history.camera = (camera_name({"Make": make, "Model": model}) or "").replace(";", ",")  # NOTE_SEPARATOR
     sub = exif.get_ifd(_EXIF_IFD) if exif else {}
     size = (sub.get(_PIXEL_X), sub.get(_PIXEL_Y))
     if all(isinstance(v, int) and v > 0 for v in size):
@@ -158,14 +169,14 @@ def _window(image: Image.Image) -> Image.Image:
 def _findings(h: CopyHistory) -> list[str]:
     found = []
     if h.jpeg_quality is not None:
-        whose = {jpeg_tables.STANDARD: "libjpeg's standard tables: a library's or an app's save",
+        whose = {jpeg_tables.STANDARD: "libjpeg's standard tables: most libraries and apps, some cameras",
                  jpeg_tables.PHOTOSHOP: "Photoshop's tables",
                  jpeg_tables.CUSTOM: "own tables (a camera's, an editor's or a platform's), so only roughly"}
         layout = ", ".join(p for p in ("progressive" if h.progressive else "baseline",
                                        f"chroma {h.subsampling}" if h.subsampling else "") if p)
-        found.append(f"JPEG quality about {h.jpeg_quality} ({whose[h.tables]}); {layout}")
+        found.append(f"JPEG quality about {h.jpeg_quality} ({whose[h.tables]}), {layout}")
     if h.double_jpeg == "signs":
-        found.append("signs of an earlier JPEG save at another quality (DCT histograms; a sign, not proof)")
+        found.append("signs of an earlier JPEG save at another quality (DCT histograms, a sign, not proof)")
     size = f"{h.width}×{h.height} ({_mp(h.megapixels)} MP)"
     if h.resized == YES:
         cw, ch = h.camera_size

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-WINDOW = 1024  # pixels per side, at most, looked at (centre of the image)
+WINDOW = 512  # pixels per side, at most, looked at (centre of the image): 4,096 blocks
 BLOCKING_SCORE = 0.5  # Fan & de Queiroz's K at or above this: JPEG-like blocking
 # Low-frequency coefficients (row, column) whose histograms are examined: they hold most of the mass.
 COEFFICIENTS = ((0, 1), (1, 0), (1, 1), (0, 2), (2, 0), (1, 2), (2, 1), (2, 2))

@@ -28,7 +28,8 @@ def _hint(value: str) -> str:
     return value if len(value) <= MAX_HINT else value[: MAX_HINT - 1] + "…"
 
 
-def _camera(exif: dict[str, str]) -> str | None:
+def camera_name(exif: dict[str, str]) -> str | None:
+    """The camera from EXIF Make and Model, without the make twice ("Canon Canon EOS 250D")."""
     make, model = exif.get("Make", "").strip(), exif.get("Model", "").strip()
     if make and model and model.lower().startswith(make.split()[0].lower()):
         return model
@@ -80,7 +81,7 @@ def read(path, *, trust_anchors: str | None = None) -> Provenance:
         hints["C2PA manifest"] = f"remote, not fetched (offline): {remote}"
 
     # ---- unsigned metadata
-    camera = _camera(meta.exif)
+    camera = camera_name(meta.exif)
     if camera:
         hints["Camera"] = camera
     software = meta.exif.get("Software") or meta.xmp_creator_tool or meta.text.get("Software")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 
+from .reader import UNSIGNED
+
 # The provenance statuses that make a claim a pixel score can agree or disagree with.
 _CLAIMS = {"ai-declared": "AI-generated", "camera-signed": "a camera capture"}
 
@@ -23,6 +25,7 @@ def beside_pixels(status: str, detail: str, p_ai: float | None) -> str:
     if source.startswith("C2PA:"):
         subject = f"Content credentials ({source}) declare"
     else:
-        subject = f"Metadata ({source}) declares" if source else "Metadata declares"
+        source = source.replace(f" ({UNSIGNED})", "")
+        subject = f"Unsigned metadata ({source}) declares" if source else "Unsigned metadata declares"
     score = f"{math.floor(p_ai * 100 + 1e-9)}%"  # rounded down, as the app shows scores
     return f"{subject} this image {claim}; the pixels alone score {score}"

@@ -12,6 +12,7 @@ from PIL import Image
 
 from model.imageio import load_image
 from model.results import copy_columns
+from provenance import NOTE_SEPARATOR
 from provenance.copy_history import read_copy_history, reliability_note
 from provenance.jpeg_tables import CUSTOM, IJG_LUMA, PHOTOSHOP, STANDARD, estimate_quality, ijg_table
 from provenance.summary import beside_pixels
@@ -83,6 +84,8 @@ def test_subsampling_and_progressive_are_reported(tmp_path):
     assert (first["subsampling"], first["progressive"]) == ("4:4:4", False)
     assert (second["subsampling"], second["progressive"]) == ("4:2:0", True)
     assert "baseline, chroma 4:4:4" in first["findings"][0] and "progressive, chroma 4:2:0" in second["findings"][0]
+    note = copy_columns(second, {})["copy_note"]
+    assert note.split(NOTE_SEPARATOR) == second["findings"]  # the app splits the column back into findings
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -181,7 +184,8 @@ def test_provenance_and_pixels_are_set_side_by_side_in_one_line():
                       "this image AI-generated; the pixels alone score 32%")
     unsigned = beside_pixels("ai-declared", "PNG text: Stable Diffusion parameters (unsigned, easy to forge or strip)",
                              0.8)
-    assert unsigned.startswith("Metadata (PNG text: Stable Diffusion parameters (unsigned") and "80%" in unsigned
+    assert unsigned == ("Unsigned metadata (PNG text: Stable Diffusion parameters) declares this image "
+                        "AI-generated; the pixels alone score 80%")
     assert "a camera capture" in beside_pixels("camera-signed", "C2PA: Pixel, signature valid; camera capture", 0.7)
     assert beside_pixels("none", "No provenance metadata", 0.5) == ""
     assert beside_pixels("ai-declared", "C2PA: x, signature valid", None) == ""

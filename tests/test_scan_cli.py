@@ -90,6 +90,44 @@ def test_json_and_heatmaps_are_written(tmp_path, tiny_model_path):
     assert len(maps) == 1
 
 
+def test_copy_history_columns_and_the_provenance_summary_are_written(tmp_path, tiny_model_path):
+    import json
+
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    from conftest import noise_image
+    from model.results import read_results_csv
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110] = "Canon", "Canon EOS 250D"
+    exif.get_ifd(0x8769).update({0xA002: 6000, 0xA003: 4000})
+    noise_image(800, 533).save(folder / "web.jpg", quality=60, exif=exif)
+    Image.new("RGB", (1920, 1080), (235, 235, 235)).save(folder / "screen.png")
+    generated = PngInfo()
+    generated.add_text("parameters", "a cat\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 96x64")
+    noise_image(96, 64).save(folder / "made.png", pnginfo=generated)
+    out = tmp_path / "o.csv"
+    assert scan(folder, "--csv", out, "--json", tmp_path / "o.json", "--model", tiny_model_path) == 0
+    rows = {Path(r["path"]).name: r for r in read_csv(out)}
+    web, screen, made = rows["web.jpg"], rows["screen.png"], rows["made.png"]
+    assert (web["jpeg_quality"], web["resized"]) == ("60", "yes")
+    assert "EXIF records 6000×4000" in web["copy_note"] and "JPEG quality about 60" in web["copy_note"]
+    assert "only 0.4 MP, JPEG quality about 60" in web["reliability_note"]
+    assert (screen["jpeg_quality"], screen["resized"]) == ("", "")
+    assert "looks like a screenshot" in screen["copy_note"] and "screenshot" in screen["reliability_note"]
+    percent = int(float(made["p_ai"]) * 100)
+    assert made["provenance"] == "ai-declared" and made["summary"].startswith("Unsigned metadata (PNG text: ")
+    assert made["summary"].endswith(f"declares this image AI-generated; the pixels alone score {percent}%")
+    assert web["summary"] == screen["summary"] == ""
+    document = json.loads((tmp_path / "o.json").read_text())
+    assert {r["summary"] for r in document["results"]} == {r["summary"] for r in rows.values()}
+    read_back = {Path(r.path).name: r for r in read_results_csv(out)[0]}
+    assert read_back["web.jpg"].jpeg_quality == 60 and read_back["screen.png"].jpeg_quality is None
+
+
 def test_usage_errors_exit_2(tmp_path, tiny_model_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["scan", str(tmp_path)])  # --csv missing
