@@ -28,7 +28,6 @@ from .reader import camera_name
 
 SMALL_MP = 1.0  # below: far from a camera original (the scan's reliability note)
 LOW_QUALITY = 75  # JPEG quality below: far from an original
-HARD_LONG_SIDE, HARD_QUALITY = 512, 60  # the 'hard' tier's copies: longer side 320-512 px, JPEG q35-60
 CAMERA_MIN_MP = 2.0  # a file with camera EXIF below this is probably resized (phones save 8-50 MP)
 RESIZED_MARGIN = 1.02  # EXIF size larger than the file's by more than this on each side: resized
 BLOCKING_FORMATS = ("PNG", "WEBP", "BMP", "TIFF")
@@ -217,13 +216,6 @@ def far_from_original(history: dict) -> list[str]:
     return reasons
 
 
-def copy_tier(history: dict) -> str:
-    """The model card's tier (training/data/tiers.py) closest to this copy: 'hard' is a copy at most
-    HARD_LONG_SIDE px long or a JPEG below HARD_QUALITY; 'web' is any other copy far from an original."""
-    small = max(history.get("width", 0), history.get("height", 0)) <= HARD_LONG_SIDE
-    return "hard" if small or (history.get("jpeg_quality") or 100) < HARD_QUALITY else "web"
-
-
 def reliability_note(history: dict, false_positive: dict[str, float] | None = None) -> str:
     """A caution on the verdict for a copy far from an original; with the model card's per-tier
     false-positive rates (``{"web": 0.xx, "hard": 0.yy}``), the measured figure for copies like it."""
@@ -231,7 +223,7 @@ def reliability_note(history: dict, false_positive: dict[str, float] | None = No
     if not reasons:
         return ""
     why = ", ".join(reasons)
-    tier = copy_tier(history)
+    tier = "hard" if (history.get("screenshot") or (history.get("jpeg_quality") or 100) < LOW_QUALITY) else "web"
     rate = (false_positive or {}).get(tier)
     if isinstance(rate, (int, float)) and 0 <= rate <= 1:
         return (f"Far from an original ({why}): on copies like this one (the model card's '{tier}' tier), "

@@ -28,6 +28,15 @@ def save_image(path, width=96, height=64, seed=0, fmt=None, mode="RGB", **save_k
     return path
 
 
+def random_pixels(width: int, height: int, seed: int = 0) -> Image.Image:
+    """Independent random pixels: a crop found in it can only come from one place (native-resolution tests)."""
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8), "RGB")
+
+
+NATIVE = PreprocessConfig(mode="native", crop_size=32, max_crops=6)  # the file's own pixels, crops of 32 px
+
+
 def make_tiny_checkpoint(path, seed: int = 0, **info_changes):
     torch.manual_seed(seed)
     network = create_model("convitx_test")
@@ -53,3 +62,13 @@ def detector(tiny_model_path):
     from model import Detector
 
     return Detector.from_file(tiny_model_path, device="cpu", batch_size=4)
+
+
+@pytest.fixture(scope="module")
+def pool(tmp_path_factory):
+    """48 drawn images (3 AI and 3 human sources of 8) with a MANIFEST.tsv."""
+    from training.data.synthetic import make_synthetic_dataset
+
+    root = tmp_path_factory.mktemp("pool")
+    make_synthetic_dataset(root, per_source=8)
+    return root

@@ -155,18 +155,18 @@ def test_a_png_holding_jpeg_blocking_is_called_converted(tmp_path):
 
 def test_reliability_note_reads_the_model_cards_tier_figures_when_there_are_some(tmp_path):
     photo_like(640, 480).save(tmp_path / "small.jpg", quality=85)
-    photo_like(1400, 1000).save(tmp_path / "large.jpg", quality=50)
+    photo_like(1400, 1000).save(tmp_path / "large.jpg", quality=60)
     photo_like(1400, 1000).save(tmp_path / "fine.jpg", quality=92)
     small, low, fine = (history_of(tmp_path / n) for n in ("small.jpg", "large.jpg", "fine.jpg"))
     metrics = {"tiers": {"web": {"photo_called_ai": 0.12}, "hard": {"photo_called_ai": 0.31}}}
     assert "only 0.3 MP" in copy_columns(small, {})["reliability_note"]
     assert "%" not in copy_columns(small, {})["reliability_note"]  # no figures: no number made up
     assert "calls 12% of real photos AI" in copy_columns(small, metrics)["reliability_note"]
-    assert "quality about 50" in copy_columns(low, metrics)["reliability_note"]
+    assert "quality about 60" in copy_columns(low, metrics)["reliability_note"]
     assert "calls 31% of real photos AI" in copy_columns(low, metrics)["reliability_note"]
     assert copy_columns(fine, metrics)["reliability_note"] == ""
     columns = copy_columns(low, {})
-    assert columns["jpeg_quality"] == 50 and columns["copy_note"].startswith("JPEG quality about 50")
+    assert columns["jpeg_quality"] == 60 and columns["copy_note"].startswith("JPEG quality about 60")
 
 
 def test_a_file_whose_header_cannot_be_read_again_has_no_history(tmp_path):

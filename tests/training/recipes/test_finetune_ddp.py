@@ -13,7 +13,7 @@ from model import load_checkpoint
 from training.data import datasets as ds
 from training.data.synthetic import make_synthetic_dataset
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.mark.slow
