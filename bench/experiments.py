@@ -1,94 +1,75 @@
-"""The variants tried for bench/NOTES.md, each measured in this one run on the same images.
+"""The scan variants measured for bench/NOTES.md, interleaved in one run on the same images, so that a
+loaded or noisy machine moves all of them alike: read the ratios to the baseline in the same round.
 
-python bench/experiments.py [--model FILE] [--images N]
+  decode path: JPEG rows down to the crops only (model/jpeg_rows.py) against a full decode
+  decoder processes x torch threads: what model/device.py's choice is measured against
+
+python bench/experiments.py [--model FILE] [--images N] [--rounds N] [--workers 1,2,3] [--threads 1,2]
 """
 from __future__ import annotations
 
 import argparse
-from contextlib import contextmanager, nullcontext
+import statistics
+import sys
+from pathlib import Path
 
 import torch
 
-from benchmark import ROOT, forward_img_s, make_folder, scan_img_s
+from benchmark import ROOT, make_folder, scan_img_s
 
-import model.engine as engine  # noqa: E402
 from model import Detector  # noqa: E402
-from model.preprocess import crops_to_tensor, scoring_boxes, working_image  # noqa: E402
+from model.config import PreprocessConfig  # noqa: E402
+from model.decoding import DecodedPixels, decode_workers, torch_threads  # noqa: E402
+from model.device import cpu_threads  # noqa: E402
+from model.imageio import load_image  # noqa: E402
+from model.preprocess import crop_pixels, decode_short_side  # noqa: E402
 from model.resources import default_model_path  # noqa: E402
 
 
-@contextmanager
-def nchw(detector: Detector):
-    """Undo channels_last (on an eager detector): the engine's default memory format on every device."""
-    detector.network = detector.network.to(memory_format=torch.contiguous_format)
-    original = torch.Tensor.contiguous
-    torch.Tensor.contiguous = lambda self, memory_format=torch.contiguous_format: original(self)
-    try:
-        yield
-    finally:
-        torch.Tensor.contiguous = original
-        detector.network = detector.network.to(memory_format=torch.channels_last)
-
-
-@contextmanager
-def whole_working_image():
-    """Resample the whole working image, then cut the crops (before crop-only resampling)."""
-    original = engine.preprocess
-    engine.preprocess = lambda image, cfg: crops_to_tensor(
-        work := working_image(image, cfg), scoring_boxes(work.size, cfg), cfg)
-    try:
-        yield
-    finally:
-        engine.preprocess = original
-
-
-@contextmanager
-def full_decode():
-    """Decode JPEGs at full size, as without Pillow's draft mode."""
-    original = engine.decode_short_side
-    engine.decode_short_side = lambda cfg: None
-    try:
-        yield
-    finally:
-        engine.decode_short_side = original
+def full_decode_crops(path: str, cfg: PreprocessConfig) -> DecodedPixels:
+    """The decoder before the rows-only path: every JPEG decoded whole, then cropped."""
+    decoded = load_image(path, min_short_side=decode_short_side(cfg))
+    return DecodedPixels(crop_pixels(decoded.image, cfg), decoded.width, decoded.height)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=str(default_model_path()))
     parser.add_argument("--images", type=int, default=40)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", default="1,2,3", help="decoder processes to try")
+    parser.add_argument("--threads", default="1,2", help="torch threads to try")
+    parser.add_argument("--skip-decode-path", action="store_true", help="only the workers x threads grid")
     args = parser.parse_args()
     paths = make_folder(ROOT / "bench" / "out" / "realistic", args.images)
+    workers = [int(w) for w in args.workers.split(",")]
+    threads = [int(t) for t in args.threads.split(",")]
 
-    def measure(name: str, detector: Detector, context=None) -> None:
-        with context if context is not None else nullcontext():
-            forward, scan = forward_img_s(detector, paths), scan_img_s(detector, paths)
-        print(f"{name:<42}{forward:>9.2f}{scan:>9.2f}{scan / forward:>8.2f}", flush=True)
-
-    print(f"{'variant':<42}{'forward':>9}{'scan':>9}{'ratio':>8}")
-
-    def detector(**kwargs) -> Detector:
-        settings = dict(device="cpu", batch_size=8, decode_workers=2) | kwargs
-        return Detector.from_file(args.model, **settings)
-
-    base = detector()
-    measure("baseline: frozen, batch 8, 2 decoders, NHWC", base)
-    eager = detector(optimize=False)
-    measure("eager network (not frozen)", eager)
-    measure("eager network, NCHW (no channels_last)", eager, nchw(eager))
-    measure("whole working image resampled", base, whole_working_image())
-    measure("JPEG decoded at full size (no draft)", base, full_decode())
-    measure("1 decode thread", detector(decode_workers=1))
-    measure("3 decode threads", detector(decode_workers=3))
-    measure("batch 4", detector(batch_size=4))
-    measure("batch 16", detector(batch_size=16))
-    measure("torch 1 thread + 2 decode threads", one_thread(detector()))
-
-
-def one_thread(detector: Detector) -> Detector:
-    torch.set_num_threads(1)
-    return detector
+    detectors = {w: Detector.from_file(args.model, device="cpu", decode_workers=w) for w in workers}
+    variants = {f"{w} decoders x {t} torch threads": (detectors[w], t) for w in workers for t in threads}
+    if not args.skip_decode_path:
+        full = Detector.from_file(args.model, device="cpu", decode_workers=2, decoder=full_decode_crops)
+        variants["full JPEG decode, 2 decoders x 2 threads"] = (full, 2)
+    cores = cpu_threads()
+    baseline = f"{decode_workers(cores)} decoders x {torch_threads(cores)} torch threads"  # the engine's choice
+    rates: dict[str, list[float]] = {name: [] for name in variants}
+    for detector in detectors.values():
+        scan_img_s(detector, paths[:4])  # workers started and warm
+    for round_ in range(args.rounds):
+        order = list(variants)[round_ % len(variants):] + list(variants)[:round_ % len(variants)]
+        for name in order:
+            detector, count = variants[name]
+            torch.set_num_threads(count)
+            rates[name].append(scan_img_s(detector, paths))
+            print(f"round {round_ + 1}  {name:<42}{rates[name][-1]:>8.2f} img/s", flush=True)
+    print(f"\n{'variant':<42}{'median img/s':>14}{'per round, over ' + baseline:>60}")
+    for name, values in rates.items():
+        ratios = " ".join(f"{v / b:.2f}" for v, b in zip(values, rates[baseline]))
+        print(f"{name:<42}{statistics.median(values):>14.2f}   {ratios}")
 
 
 if __name__ == "__main__":
-    main()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import experiments  # the decoder processes import full_decode_crops from this module, not from __main__
+
+    experiments.main()

@@ -15,7 +15,7 @@ File ``settings.json`` (format version ``SETTINGS_VERSION``), keys:
 * ``decode_timeout``   float seconds > 0 (default 30): a file that takes longer to decode becomes an error row
 
 A missing, unreadable or old-format file gives the defaults and one log line, never an error.
-Writes are atomic. ``CONVITX_CONFIG_DIR``, ``CONVITX_DATA_DIR`` and ``CONVITX_LOG_DIR`` move the
+Writes are atomic. ``CONVITX_CONFIG_DIR``, ``CONVITX_DATA_DIR``, ``CONVITX_CACHE_DIR`` and ``CONVITX_LOG_DIR`` move the
 folders (tests and portable installs use them).
 """
 from __future__ import annotations
@@ -54,6 +54,11 @@ def config_dir() -> Path:
 
 def data_dir() -> Path:
     return Path(os.environ.get("CONVITX_DATA_DIR") or platformdirs.user_data_dir(APP_ID, appauthor=False))
+
+
+def cache_dir() -> Path:
+    """What the app can rebuild: the frozen network kept between starts (model/frozen.py)."""
+    return Path(os.environ.get("CONVITX_CACHE_DIR") or platformdirs.user_cache_dir(APP_ID, appauthor=False))
 
 
 def log_dir() -> Path:

@@ -27,6 +27,8 @@ from PySide6.QtCore import QThread, Signal
 
 from model.files import ScanItem, file_columns, path_key
 
+from .settings import cache_dir
+
 log = logging.getLogger(__name__)
 
 BACKGROUND_NICENESS = 10  # Linux nice value of the worker's threads: the GUI thread (0) wins the CPU
@@ -97,6 +99,7 @@ class Worker(QThread):
         self._seen: set[str] = set()  # files scored or queued, so a second drop does not score them again
         self._inspect_path: str | None = None
         self._detector = None
+        self._loading_decoders = None  # the decoder processes of a model being loaded
         self._ids = itertools.count(1)
 
     # --- called from the GUI thread ------------------------------------------------------
@@ -111,6 +114,8 @@ class Worker(QThread):
         with self._lock:
             self._cancellable.append(job)
         self._jobs.put(job)
+        if not rescan:
+            self._prefetch(job)
         return job.job_id
 
     def export_heatmaps(self, paths: list[str], folder: str | Path, opacity: float) -> None:
@@ -185,12 +190,23 @@ class Worker(QThread):
                 self._cancellable.remove(job)
 
     def _load_model(self, job: LoadModelJob) -> None:
+        """Decoders first (no torch), then torch and the network: the processes start, and the files
+        already dropped decode, while torch is imported; a frozen network kept from an earlier start
+        scores without timm (model.engine.Detector.from_file)."""
         self.model_loading.emit(Path(job.path).name if job.path else "built-in model")
-        try:
-            from model import CheckpointError, Detector
+        from model.decoding import start_decoders
+        from model.model_file import CheckpointError, read_info
+        from model.resources import default_model_path
 
-            options = {} if self._decode_timeout is None else {"decode_timeout": self._decode_timeout}
-            detector = Detector.from_file(job.path, device=job.device, **options)
+        decoders = detector = None
+        try:
+            path = job.path or default_model_path()
+            options = {} if self._decode_timeout is None else {"timeout": self._decode_timeout}
+            decoders = start_decoders(read_info(path).preprocess, **options)
+            self._early_decoders(decoders)
+            from model import Detector
+
+            detector = Detector.from_file(path, device=job.device, cache_dir=cache_dir(), decoders=decoders)
         except (CheckpointError, ValueError, OSError) as exc:
             log.warning("model %s could not be loaded: %s", job.path or "(built-in)", exc)
             self.model_failed.emit(str(exc), job.user_requested)
@@ -199,6 +215,10 @@ class Worker(QThread):
             log.exception("model %s could not be loaded", job.path or "(built-in)")
             self.model_failed.emit(f"{type(exc).__name__}: {exc}", job.user_requested)
             return
+        finally:
+            self._early_decoders(None)
+            if detector is None and decoders is not None:
+                decoders.close()
         previous, self._detector = self._detector, detector
         if previous is not None:
             previous.close()  # its decoder processes
@@ -211,6 +231,22 @@ class Worker(QThread):
             parked, self._parked = self._parked, []
         for scan in parked:
             self._jobs.put(scan)
+
+    def _early_decoders(self, decoders) -> None:
+        """While a model loads (``decoders``: its decoder processes, already started), the files queued to
+        be scanned start decoding; None when the load is over."""
+        with self._lock:
+            self._loading_decoders = decoders
+            jobs = [job for job in self._cancellable if isinstance(job, ScanJob) and not job.rescan]
+        for job in jobs:
+            self._prefetch(job)
+
+    def _prefetch(self, job: ScanJob) -> None:
+        """The first files a scan names (not folders: listing them waits), decoded ahead of the model."""
+        with self._lock:
+            decoders = self._loading_decoders
+        if decoders is not None:
+            decoders.prefetch([path for path in job.paths if os.path.isfile(path)][:decoders.workers])
 
     def _scan(self, job: ScanJob) -> None:
         with self._lock:

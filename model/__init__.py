@@ -6,8 +6,8 @@ modules (model.results, model.resources, model.device's constants) load without 
 from importlib import import_module
 
 _EXPORTS = {
-    "CheckpointError": "checkpoint", "LoadedModel": "checkpoint", "load_checkpoint": "checkpoint",
-    "read_info": "checkpoint", "save_checkpoint": "checkpoint",
+    "CheckpointError": "model_file", "LoadedModel": "checkpoint", "load_checkpoint": "checkpoint",
+    "read_info": "model_file", "save_checkpoint": "checkpoint",
     "ModelInfo": "config", "PreprocessConfig": "config", "Thresholds": "config", "default_info": "config",
     "Detector": "engine",
     "ScanItem": "files", "expand_paths": "files",

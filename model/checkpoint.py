@@ -5,6 +5,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -12,20 +13,15 @@ from safetensors.torch import save as safetensors_bytes
 
 from .atomic import atomic_write_bytes
 from .config import ModelInfo
-from .network import ConViTX, create_model
+from .model_file import METADATA_KEY, CheckpointError, checked_path, read_info  # noqa: F401 (read_info: model's API)
 
-METADATA_KEY = "convitx"
-PICKLE_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin", ".pkl")
-CONVERTER_HINT = "python -m training.convert_checkpoint --preset convitx_large IN.pth OUT.safetensors"
-
-
-class CheckpointError(Exception):
-    """A model file that cannot be used; the message is written for the user."""
+if TYPE_CHECKING:  # the network (and timm, ~2 s) is imported when a checkpoint is loaded, not with this module
+    from .network import ConViTX
 
 
 @dataclass
 class LoadedModel:
-    network: ConViTX
+    network: ConViTX | None  # None: not built (Detector.from_file scoring from a saved frozen copy)
     info: ModelInfo
     path: Path | None
 
@@ -41,25 +37,11 @@ def save_checkpoint(network: ConViTX, info: ModelInfo, path: str | os.PathLike) 
     return path
 
 
-def read_info(path: str | os.PathLike) -> ModelInfo:
-    """Read only the metadata (fast: the header, not the tensors)."""
-    path = _checked_path(path)
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{path.name} is not a readable .safetensors file ({exc})") from exc
-    if METADATA_KEY not in metadata:
-        raise CheckpointError(f"{path.name} has no ConViTX metadata; export it with training/evaluation/export.py")
-    try:
-        return ModelInfo.from_dict(json.loads(metadata[METADATA_KEY]))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise CheckpointError(f"{path.name} has unusable ConViTX metadata: {exc}") from exc
-
-
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedModel:
     """Build the preset the file names and load its tensors, checking every key and shape."""
-    path = _checked_path(path)
+    from .network import create_model
+
+    path = checked_path(path)
     info = read_info(path)
     network = create_model(info.preset)
     expected = network.state_dict()
@@ -74,20 +56,6 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     network.load_state_dict(tensors, strict=True)
     network.eval().to(device)
     return LoadedModel(network=network, info=info, path=path)
-
-
-def _checked_path(path: str | os.PathLike) -> Path:
-    path = Path(path)
-    if path.suffix.lower() in PICKLE_SUFFIXES:
-        raise CheckpointError(
-            f"{path.name} is a PyTorch pickle file, which can run arbitrary code and is never loaded here. "
-            f"Convert it once with: {CONVERTER_HINT}"
-        )
-    if path.suffix.lower() != ".safetensors":
-        raise CheckpointError(f"{path.name} is not a model file: expected a .safetensors file")
-    if not path.is_file():
-        raise CheckpointError(f"model file not found: {path}")
-    return path
 
 
 def _check_tensors(name: str, preset: str, expected: dict, found: dict) -> None:

@@ -41,7 +41,8 @@ from provenance.copy_history import read_copy_history
 
 from .config import PreprocessConfig
 from .imageio import ImageLoadError, load_image
-from .preprocess import crop_pixels, decode_short_side, region_pixels, scoring_region
+from .device import cpu_threads
+from .preprocess import crop_pixels, decode_short_side, normalise, region_pixels, scoring_region
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,26 @@ def decode_crops(path: str, cfg: PreprocessConfig) -> DecodedPixels:
     return DecodedPixels(pixels, decoded.width, decoded.height, history)
 
 
+def decode_workers(cores: int) -> int:
+    """Decoder processes for a scan on ``cores`` cores. Decoding a camera JPEG costs about as much CPU
+    as scoring it, so decoders get every core while the network waits for a batch (bench/NOTES.md,
+    decoder processes x torch threads: on 2 cores 2 decoders beat 1 and 3)."""
+    return max(1, min(4, cores))
+
+
+def torch_threads(cores: int) -> int:
+    """Torch threads beside :func:`decode_workers` decoders (bench/NOTES.md, same table)."""
+    return max(1, cores)
+
+
+def start_decoders(cfg: PreprocessConfig, workers: int | None = None, timeout: float = DEFAULT_DECODE_TIMEOUT,
+                   decoder: Decoder = decode_crops) -> DecoderPool:
+    """The scan's decoder processes, whose crops arrive normalised for the network (torch is imported by
+    the first file received, not here: the app starts these while torch is still being imported)."""
+    return DecoderPool(cfg, workers or decode_workers(cpu_threads()), timeout, decoder,
+                       receive=partial(normalise, cfg=cfg))
+
+
 def timed_out_message(timeout: float) -> str:
     return f"decoding timed out after {timeout:g} s (damaged or hostile data?)"
 
@@ -122,14 +143,28 @@ class DecoderPool:
         self._stats = DecodeStats()
         self._stats_lock = threading.Lock()
         self._closed = threading.Event()
-        self._lanes = [_Lane(self, index) for index in range(max(1, workers))]
+        self._early: dict[str, Future] = {}  # prefetched, not yet submitted
+        self.workers = max(1, workers)
+        self._lanes = [_Lane(self, index) for index in range(self.workers)]
 
     def submit(self, path: str | os.PathLike) -> Future:
         if self._closed.is_set():
             raise RuntimeError("the decoder pool is closed")
+        with self._stats_lock:
+            early = self._early.pop(os.fspath(path), None)
+        if early is not None and not early.cancelled():
+            return early
         future: Future = Future()
         self._tasks.put((os.fspath(path), future))
         return future
+
+    def prefetch(self, paths: list[str]) -> None:
+        """Start decoding ``paths`` now (the app: the files dropped while the network still loads); the
+        next :meth:`submit` of one of them gets that decode instead of starting another."""
+        for path in paths:
+            future = self.submit(path)
+            with self._stats_lock:
+                self._early[os.fspath(path)] = future
 
     def stats(self) -> DecodeStats:
         with self._stats_lock:
@@ -196,7 +231,7 @@ class _Lane:
         try:
             if process is not None:
                 process.kill()
-        except ValueError:  # the lane closed it meanwhile
+        except (ValueError, AttributeError):  # the lane closed it meanwhile, or has not started it yet
             pass
 
     def _start(self) -> bool:

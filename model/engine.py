@@ -11,7 +11,6 @@ import weakref
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -21,13 +20,15 @@ from PIL import Image
 
 from .checkpoint import LoadedModel, load_checkpoint
 from .config import ModelInfo, Thresholds
-from .decoding import DEFAULT_DECODE_TIMEOUT, Decoded, DecodeStats, Decoder, DecoderPool, decode_crops
+from .decoding import (DEFAULT_DECODE_TIMEOUT, Decoded, DecodeStats, Decoder, DecoderPool, decode_crops,
+                       start_decoders, torch_threads)
 from .device import cpu_threads, describe_device, resolve_device
 from .files import ScanItem
-from .frozen import FreezeError, freeze_for_cpu
+from .frozen import FreezeError, freeze_for_cpu, load_frozen, save_frozen
 from .heatmap import Heatmap, grad_cam
 from .imageio import load_image
-from .preprocess import covering_boxes, crops_to_tensor, decode_short_side, normalise, working_image
+from .model_file import file_sha256, read_info
+from .preprocess import covering_boxes, crops_to_tensor, decode_short_side, working_image
 from .resources import default_model_path
 from .results import ScanResult, copy_columns
 
@@ -71,34 +72,56 @@ class Detector:
     """Owns one loaded model on one device. Thread-safe: scans and heatmaps share a lock.
 
     On the CPU, scores come from a frozen TorchScript copy of the network (model/frozen.py: built
-    while loading, about a second); heatmaps, which need gradients, use the eager network.
-    ``optimize=False`` scores with the eager network too.
+    while loading, about a second, or read back from ``cache_dir`` by :meth:`from_file`); heatmaps,
+    which need gradients, use the eager network, built from the file on first use when the frozen
+    copy came from the cache. ``optimize=False`` scores with the eager network too.
 
-    Files are decoded in ``decode_workers`` processes started here (model/decoding.py): a file
+    Files are decoded in ``decode_workers`` processes (model/decoding.py), started here unless the
+    caller started them already (``decoders``, so that they start while torch is imported): a file
     whose decoder crashes, or runs longer than ``decode_timeout`` seconds, becomes one error row.
     ``decoder`` is the module-level function those processes run (tests pass hostile ones).
     :meth:`close`, or dropping the Detector, stops them."""
 
     def __init__(self, loaded: LoadedModel, device: str = "auto", batch_size: int = 8,
                  decode_workers: int | None = None, optimize: bool = True,
-                 decode_timeout: float = DEFAULT_DECODE_TIMEOUT, decoder: Decoder = decode_crops):
+                 decode_timeout: float = DEFAULT_DECODE_TIMEOUT, decoder: Decoder = decode_crops,
+                 decoders: DecoderPool | None = None, frozen: torch.jit.ScriptModule | None = None):
         self.device = resolve_device(device)
         if self.device.type == "cpu":
-            torch.set_num_threads(cpu_threads())
+            torch.set_num_threads(torch_threads(cpu_threads()))
         self.info: ModelInfo = loaded.info
         self.path = loaded.path
         self.batch_size = max(1, batch_size)
-        # Decoding camera JPEGs costs about as much CPU as scoring them, so decoders may use every core
-        # while the network waits for a batch (bench/NOTES.md: 2 decoders beat 1 and 3 on 2 cores).
-        self.decode_workers = decode_workers or min(4, cpu_threads())
-        # Started first, so that the workers' imports overlap freezing the network.
-        self._decoders = DecoderPool(loaded.info.preprocess, self.decode_workers, decode_timeout, decoder,
-                                     receive=partial(normalise, cfg=loaded.info.preprocess))
+        # Started first, so that the workers' imports overlap loading and freezing the network.
+        self._decoders = decoders or start_decoders(loaded.info.preprocess, decode_workers, decode_timeout, decoder)
+        self.decode_workers = self._decoders.workers
         self.close = weakref.finalize(self, self._decoders.close)
-        # channels_last speeds up depthwise convolutions on CPU as well as on GPUs (bench/NOTES.md).
-        self.network = loaded.network.to(self.device).eval().to(memory_format=torch.channels_last)
         self._lock = threading.Lock()
-        self._scorer = self._frozen_or_eager() if optimize and self.device.type == "cpu" else self.network
+        self._network_lock = threading.Lock()
+        self._network = self._prepared(loaded.network) if loaded.network is not None else None
+        if frozen is not None:
+            self._scorer = frozen
+        elif optimize and self.device.type == "cpu":
+            self._scorer = self._frozen_or_eager()
+        else:
+            self._scorer = self.network
+
+    def _prepared(self, network: torch.nn.Module) -> torch.nn.Module:
+        # channels_last speeds up depthwise convolutions on CPU as well as on GPUs (bench/NOTES.md).
+        return network.to(self.device).eval().to(memory_format=torch.channels_last)
+
+    @property
+    def network(self) -> torch.nn.Module:
+        """The eager network (heatmaps); loaded from the model file on first use when scoring started
+        from a cached frozen copy."""
+        with self._network_lock:
+            if self._network is None:
+                self._network = self._prepared(load_checkpoint(self.path).network)
+            return self._network
+
+    @property
+    def frozen(self) -> bool:
+        return isinstance(self._scorer, torch.jit.ScriptModule)
 
     def _frozen_or_eager(self) -> torch.nn.Module:
         try:
@@ -108,9 +131,27 @@ class Detector:
             return self.network
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike | None = None, **kwargs) -> "Detector":
-        """Load ``path``, or the embedded default model when ``path`` is None."""
-        return cls(load_checkpoint(path or default_model_path()), **kwargs)
+    def from_file(cls, path: str | os.PathLike | None = None, cache_dir: Path | None = None,
+                  **kwargs) -> "Detector":
+        """Load ``path``, or the embedded default model when ``path`` is None.
+
+        With ``cache_dir``, a CPU detector keeps its frozen network there, and a later start with the
+        same model file and torch scores with that copy at once: no timm import, no tracing (bench/NOTES.md,
+        first verdict). The eager network then waits for the first heatmap."""
+        path = Path(path or default_model_path())
+        cached = cache_dir is not None and kwargs.get("optimize", True) and \
+            resolve_device(kwargs.get("device", "auto")).type == "cpu"
+        if not cached:
+            return cls(load_checkpoint(path), **kwargs)
+        info, digest = read_info(path), file_sha256(path)
+        cfg = info.preprocess
+        frozen = load_frozen(cache_dir, digest, cfg.crop_size, cfg.max_crops)
+        if frozen is not None:
+            return cls(LoadedModel(network=None, info=info, path=path), frozen=frozen, **kwargs)
+        detector = cls(load_checkpoint(path), **kwargs)
+        if detector.frozen:
+            save_frozen(cache_dir, digest, cfg.crop_size, cfg.max_crops, detector._scorer)
+        return detector
 
     @property
     def name(self) -> str:

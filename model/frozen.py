@@ -9,9 +9,18 @@ less after minutes of compiling, so tracing stays while it works; any failure ke
 """
 from __future__ import annotations
 
+import hashlib
+import io
+import json
+import logging
 import warnings
+from pathlib import Path
 
 import torch
+
+from .atomic import atomic_write_bytes
+
+log = logging.getLogger(__name__)
 
 TOLERANCE = 1e-3  # largest logit difference from the eager network that is accepted
 
@@ -26,9 +35,7 @@ def freeze_for_cpu(network: torch.nn.Module, crop_size: int) -> torch.jit.Script
     # (traced at one, checked at two). The tracer's warnings say the general case may not be.
     warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
     warnings.filterwarnings("ignore", message=r"`torch\.jit\.(trace|trace_method|freeze)` is deprecated")
-    generator = torch.Generator().manual_seed(0)
-    example = torch.randn(2, 3, crop_size, crop_size, generator=generator).contiguous(
-        memory_format=torch.channels_last)
+    example = _example(crop_size)
     try:
         with torch.inference_mode():
             frozen = torch.jit.freeze(torch.jit.trace(network, example[:1], check_trace=False).eval())
@@ -38,3 +45,65 @@ def freeze_for_cpu(network: torch.nn.Module, crop_size: int) -> torch.jit.Script
     if not difference <= TOLERANCE:
         raise FreezeError(f"frozen network differs from eager by {difference:.2g}")
     return frozen
+
+
+# --- kept between runs -----------------------------------------------------------------------------
+# Building the frozen copy needs the eager network, hence timm (about 2 s to import) and a second of
+# tracing. A copy saved once lets later starts score without either (bench/NOTES.md, first verdict).
+# It is used only when its bytes hash to what was recorded beside it and it still gives the recorded
+# logits on a fixed input: a damaged or swapped file, or a torch that computes otherwise, is rebuilt.
+
+def _example(crop_size: int, count: int = 2) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(0)
+    return torch.randn(count, 3, crop_size, crop_size, generator=generator).contiguous(memory_format=torch.channels_last)
+
+
+def _cache_files(cache_dir: Path, model_sha256: str, crop_size: int) -> tuple[Path, Path]:
+    stem = f"{model_sha256[:32]}-torch{torch.__version__}-{crop_size}px".replace("+", "_")
+    return cache_dir / f"{stem}.torchscript", cache_dir / f"{stem}.json"
+
+
+def load_frozen(cache_dir: Path, model_sha256: str, crop_size: int, crops: int) -> torch.jit.ScriptModule | None:
+    """The frozen copy saved for this model file and torch, checked on ``crops`` crops (one image's: the
+    check also prepares TorchScript for the first verdict's shape); None when absent or not trusted."""
+    archive, record = _cache_files(cache_dir, model_sha256, crop_size)
+    try:
+        expected = json.loads(record.read_text(encoding="utf-8"))
+        data = archive.read_bytes()
+    except (OSError, ValueError):
+        return None
+    if hashlib.sha256(data).hexdigest() != expected.get("sha256"):
+        log.warning("ignoring the saved frozen network %s: its bytes changed", archive.name)
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            frozen = torch.jit.load(io.BytesIO(data), map_location="cpu")
+        with torch.inference_mode():
+            logits = frozen(_example(crop_size, crops))
+        difference = float((logits - torch.tensor(expected["logits"])).abs().max())
+    except Exception as exc:  # an archive this torch cannot run
+        log.warning("ignoring the saved frozen network %s: %s", archive.name, exc)
+        return None
+    if not difference <= TOLERANCE:
+        log.warning("ignoring the saved frozen network %s: its logits moved by %.2g", archive.name, difference)
+        return None
+    return frozen
+
+
+def save_frozen(cache_dir: Path, model_sha256: str, crop_size: int, crops: int, frozen: torch.jit.ScriptModule) -> None:
+    """Keep ``frozen`` for the next start (atomically; a folder that cannot be written only costs that)."""
+    archive, record = _cache_files(cache_dir, model_sha256, crop_size)
+    buffer = io.BytesIO()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.jit.save(frozen, buffer)
+        with torch.inference_mode():
+            logits = frozen(_example(crop_size, crops)).tolist()
+        data = buffer.getvalue()
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(archive, data)
+        atomic_write_bytes(record, json.dumps({"sha256": hashlib.sha256(data).hexdigest(), "logits": logits}).encode())
+    except Exception as exc:  # unwritable folder, full disk, a module TorchScript cannot serialise
+        log.warning("could not keep the frozen network in %s: %s", cache_dir, exc)

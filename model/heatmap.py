@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -15,7 +16,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .atomic import atomic_write_bytes
-from .network import ConViTX
+
+if TYPE_CHECKING:  # timm loads with the network: not needed to import this module
+    from .network import ConViTX
 
 _EPS = 1e-7
 

@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# The app keeps frozen networks between starts: never in the user's cache folder during tests.
+os.environ.setdefault("CONVITX_CACHE_DIR", tempfile.mkdtemp(prefix="convitx-test-cache-"))
 
 import numpy as np
 import pytest

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from model import create_model, load_checkpoint
-from model.checkpoint import CONVERTER_HINT
+from model.model_file import CONVERTER_HINT
 from training.convert_checkpoint import ConversionError, build_parser, convert, main
 
 
