@@ -28,18 +28,21 @@ from .reader import camera_name
 
 SMALL_MP = 1.0  # below: far from a camera original (the scan's reliability note)
 LOW_QUALITY = 75  # JPEG quality below: far from an original
+HARD_LONG_SIDE, HARD_QUALITY = 512, 60  # the 'hard' tier's copies: longer side 320-512 px, JPEG q35-60
 CAMERA_MIN_MP = 2.0  # a file with camera EXIF below this is probably resized (phones save 8-50 MP)
 RESIZED_MARGIN = 1.02  # EXIF size larger than the file's by more than this on each side: resized
 BLOCKING_FORMATS = ("PNG", "WEBP", "BMP", "TIFF")
 SCREENSHOT_FORMATS = ("PNG", "WEBP", "BMP")
-# Common display sizes in pixels (desktop, laptop, phone and tablet screens), either orientation.
-SCREEN_SIZES = frozenset({
+JPEG_FORMATS = ("JPEG", "MPO")  # MPO: a phone's JPEG with more pictures (depth maps...) after the first
+# Common display sizes in pixels (desktop, laptop, phone and tablet screens).
+_SCREENS = frozenset({
     (1024, 768), (1280, 720), (1280, 800), (1280, 1024), (1366, 768), (1440, 900), (1536, 864),
     (1600, 900), (1680, 1050), (1920, 1080), (1920, 1200), (2048, 1536), (2560, 1080), (2560, 1440),
     (2560, 1600), (2880, 1800), (3024, 1964), (3440, 1440), (3456, 2234), (3840, 2160), (5120, 2880),
     (750, 1334), (828, 1792), (1080, 1920), (1080, 2340), (1080, 2400), (1125, 2436), (1170, 2532),
     (1179, 2556), (1242, 2688), (1284, 2778), (1290, 2796), (1440, 3088), (1440, 3200), (1620, 2160),
     (1668, 2388), (2048, 2732)})
+SCREEN_SIZES = _SCREENS | {(h, w) for w, h in _SCREENS}  # either orientation
 _SAMPLING = {0: "4:4:4", 1: "4:2:2", 2: "4:2:0"}
 _MAKE, _MODEL, _ORIENTATION, _EXIF_IFD = 0x010F, 0x0110, 0x0112, 0x8769
 _PIXEL_X, _PIXEL_Y = 0xA002, 0xA003
@@ -110,7 +113,7 @@ def _from_header(header: Image.Image) -> CopyHistory:
     size = (sub.get(_PIXEL_X), sub.get(_PIXEL_Y))
     if all(isinstance(v, int) and v > 0 for v in size):
         history.camera_size = (size[1], size[0]) if exif.get(_ORIENTATION) in _SWAPS_AXES else size
-    if history.format == "JPEG":
+    if history.format in JPEG_FORMATS:
         fit = jpeg_tables.estimate_quality(getattr(header, "quantization", None) or {})
         if fit:
             history.jpeg_quality, history.tables = fit.quality, fit.tables
@@ -118,7 +121,7 @@ def _from_header(header: Image.Image) -> CopyHistory:
         history.progressive = bool(header.info.get("progressive") or header.info.get("progression"))
     history.resized = _resized(history)
     history.screenshot = (history.format in SCREENSHOT_FORMATS and not history.camera
-                          and (width, height) in SCREEN_SIZES | {(h, w) for w, h in SCREEN_SIZES})
+                          and (width, height) in SCREEN_SIZES)
     return history
 
 
@@ -136,7 +139,7 @@ def _resized(history: CopyHistory) -> str:
 def _pixel_traces(history: CopyHistory, header: Image.Image, image: Image.Image,
                   box: tuple[int, int, int, int]) -> None:
     """Blocking in non-JPEG formats; double quantisation in JPEGs the decoder read at full scale."""
-    checks_jpeg = history.format == "JPEG" and history.jpeg_quality is not None
+    checks_jpeg = history.format in JPEG_FORMATS and history.jpeg_quality is not None
     if history.format not in BLOCKING_FORMATS and not checks_jpeg:
         return
     y = jpeg_traces.luminance(np.asarray(_window(image)))
@@ -216,6 +219,13 @@ def far_from_original(history: dict) -> list[str]:
     return reasons
 
 
+def copy_tier(history: dict) -> str:
+    """The model card's tier (training/data/tiers.py) closest to this copy: 'hard' is a copy at most
+    HARD_LONG_SIDE px long or a JPEG below HARD_QUALITY; 'web' is any other copy far from an original."""
+    small = max(history.get("width", 0), history.get("height", 0)) <= HARD_LONG_SIDE
+    return "hard" if small or (history.get("jpeg_quality") or 100) < HARD_QUALITY else "web"
+
+
 def reliability_note(history: dict, false_positive: dict[str, float] | None = None) -> str:
     """A caution on the verdict for a copy far from an original; with the model card's per-tier
     false-positive rates (``{"web": 0.xx, "hard": 0.yy}``), the measured figure for copies like it."""
@@ -223,7 +233,7 @@ def reliability_note(history: dict, false_positive: dict[str, float] | None = No
     if not reasons:
         return ""
     why = ", ".join(reasons)
-    tier = "hard" if (history.get("screenshot") or (history.get("jpeg_quality") or 100) < LOW_QUALITY) else "web"
+    tier = copy_tier(history)
     rate = (false_positive or {}).get(tier)
     if isinstance(rate, (int, float)) and 0 <= rate <= 1:
         return (f"Far from an original ({why}): on copies like this one (the model card's '{tier}' tier), "

@@ -30,7 +30,7 @@ BLOCKING_SCORE = 0.5  # Fan & de Queiroz's K at or above this: JPEG-like blockin
 COEFFICIENTS = ((0, 1), (1, 0), (1, 1), (0, 2), (2, 0), (1, 2), (2, 1), (2, 2))
 MIN_BLOCKS = 256  # fewer blocks give histograms too noisy to read
 MIN_BIN = 20  # a histogram bin needs this many coefficients around it to be judged
-DOUBLE_SCORE = 0.12  # periodicity score above which an earlier save is reported (tests measure both sides)
+DOUBLE_SCORE = 0.12  # periodicity above which an earlier save is reported (docs/copy-history.md: both sides)
 ON_GRID = 0.12  # recomputed coefficients this close to multiples of the steps: the file's own grid
 
 
@@ -38,14 +38,6 @@ def luminance(rgb: np.ndarray) -> np.ndarray:
     """JPEG's Y (ITU-R BT.601) as float32 from uint8 RGB, (H, W)."""
     rgb = rgb.astype(np.float32)
     return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
-
-
-def central_window(rgb: np.ndarray, size: int = WINDOW) -> np.ndarray:
-    """The centre of the image, at most ``size`` per side, starting on a multiple of 8 (the JPEG grid)."""
-    height, width = rgb.shape[:2]
-    top = max(0, (height - size) // 2) // 8 * 8
-    left = max(0, (width - size) // 2) // 8 * 8
-    return rgb[top:top + size, left:left + size]
 
 
 @dataclass(frozen=True)

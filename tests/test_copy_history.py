@@ -88,6 +88,15 @@ def test_subsampling_and_progressive_are_reported(tmp_path):
     assert note.split(NOTE_SEPARATOR) == second["findings"]  # the app splits the column back into findings
 
 
+def test_a_phones_multi_picture_jpeg_is_read_as_a_jpeg(tmp_path):
+    image = photo_like(320, 240)
+    image.save(tmp_path / "phone.jpg", "MPO", quality=72, save_all=True, append_images=[image.convert("L")])
+    with Image.open(tmp_path / "phone.jpg") as opened:
+        assert opened.format == "MPO"
+    history = history_of(tmp_path / "phone.jpg")
+    assert history["jpeg_quality"] == 72 and history["double_jpeg"] == "none seen"
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_a_double_save_at_another_quality_shows_signs_a_single_save_does_not(tmp_path, seed):
     image = photo_like(seed=seed)
@@ -155,18 +164,18 @@ def test_a_png_holding_jpeg_blocking_is_called_converted(tmp_path):
 
 def test_reliability_note_reads_the_model_cards_tier_figures_when_there_are_some(tmp_path):
     photo_like(640, 480).save(tmp_path / "small.jpg", quality=85)
-    photo_like(1400, 1000).save(tmp_path / "large.jpg", quality=60)
+    photo_like(1400, 1000).save(tmp_path / "large.jpg", quality=50)
     photo_like(1400, 1000).save(tmp_path / "fine.jpg", quality=92)
     small, low, fine = (history_of(tmp_path / n) for n in ("small.jpg", "large.jpg", "fine.jpg"))
     metrics = {"tiers": {"web": {"photo_called_ai": 0.12}, "hard": {"photo_called_ai": 0.31}}}
     assert "only 0.3 MP" in copy_columns(small, {})["reliability_note"]
     assert "%" not in copy_columns(small, {})["reliability_note"]  # no figures: no number made up
     assert "calls 12% of real photos AI" in copy_columns(small, metrics)["reliability_note"]
-    assert "quality about 60" in copy_columns(low, metrics)["reliability_note"]
+    assert "quality about 50" in copy_columns(low, metrics)["reliability_note"]
     assert "calls 31% of real photos AI" in copy_columns(low, metrics)["reliability_note"]
     assert copy_columns(fine, metrics)["reliability_note"] == ""
     columns = copy_columns(low, {})
-    assert columns["jpeg_quality"] == 60 and columns["copy_note"].startswith("JPEG quality about 60")
+    assert columns["jpeg_quality"] == 50 and columns["copy_note"].startswith("JPEG quality about 50")
 
 
 def test_a_file_whose_header_cannot_be_read_again_has_no_history(tmp_path):
