@@ -28,17 +28,20 @@ DOUBLE = ((60, 50), (60, 70), (75, 70), (75, 85), (95, 85), (95, 90))  # (first,
 SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
 
-def _reopened(image: Image.Image, fmt: str, **options) -> Image.Image:
+def _encoded(image: Image.Image, fmt: str, **options) -> io.BytesIO:
     buffer = io.BytesIO()
     image.save(buffer, fmt, **options)
     buffer.seek(0)
-    return Image.open(buffer)
+    return buffer
+
+
+def _reopened(image: Image.Image, fmt: str, **options) -> Image.Image:
+    return Image.open(_encoded(image, fmt, **options))
 
 
 def _history(image: Image.Image, fmt: str, **options) -> dict:
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **options)
-    buffer.seek(0)
+    """The copy history of ``image`` saved as ``fmt``, from its full decode (as the scan's decoder)."""
+    buffer = _encoded(image, fmt, **options)
     with Image.open(buffer) as decoded:
         pixels = decoded.convert("RGB")
     buffer.seek(0)
