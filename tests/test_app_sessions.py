@@ -103,9 +103,9 @@ def test_open_model_refuses_another_architecture_with_the_cli_s_reason(qtbot, wi
 
 def test_use_built_in_model_goes_back_and_is_remembered(qtbot, tmp_path, other_model_path, tiny_model_path,
                                                         monkeypatch):
-    import model.engine
+    import model.resources
 
-    monkeypatch.setattr(model.engine, "default_model_path", lambda: tiny_model_path)  # stands in for the built-in
+    monkeypatch.setattr(model.resources, "default_model_path", lambda: tiny_model_path)  # stands in for the built-in
     window = open_window(qtbot, other_model_path, tmp_path / "user-config")
     qtbot.waitUntil(lambda: window.model_name == OTHER_MODEL, timeout=SCAN_TIMEOUT_MS)
     window.builtin_model_action.trigger()

@@ -172,9 +172,9 @@ def test_cancel_keeps_every_computed_row_and_a_later_drop_scores_the_rest(qtbot,
 
 
 def test_files_dropped_before_any_model_wait_for_one(qtbot, tiny_model_path, tmp_path, dialogs, monkeypatch):
-    import model.engine
+    import model.resources
 
-    monkeypatch.setattr(model.engine, "default_model_path", lambda: tmp_path / "not-trained-yet.safetensors")
+    monkeypatch.setattr(model.resources, "default_model_path", lambda: tmp_path / "not-trained-yet.safetensors")
     window = open_window(qtbot, None, tmp_path / "user-config")
     qtbot.waitUntil(lambda: window.model_state.text() == NO_MODEL, timeout=SCAN_TIMEOUT_MS)
     assert not dialogs  # a missing built-in model is a status, not an error dialog
