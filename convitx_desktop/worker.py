@@ -245,8 +245,13 @@ class Worker(QThread):
         """The first files a scan names (not folders: listing them waits), decoded ahead of the model."""
         with self._lock:
             decoders = self._loading_decoders
-        if decoders is not None:
-            decoders.prefetch([path for path in job.paths if os.path.isfile(path)][:decoders.workers])
+        if decoders is None:
+            return
+        files = (path for path in job.paths if os.path.isfile(path))  # stops after a few: may run in the GUI thread
+        try:
+            decoders.prefetch(list(itertools.islice(files, decoders.workers)))
+        except RuntimeError:  # the load failed and closed them meanwhile: the scan waits for a model as before
+            pass
 
     def _scan(self, job: ScanJob) -> None:
         with self._lock:
