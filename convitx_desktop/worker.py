@@ -100,6 +100,7 @@ class Worker(QThread):
         self._inspect_path: str | None = None
         self._detector = None
         self._loading_decoders = None  # the decoder processes of a model being loaded
+        self._first_heatmap_done = False  # since the model loaded (see _heatmap)
         self._ids = itertools.count(1)
 
     # --- called from the GUI thread ------------------------------------------------------
@@ -220,6 +221,7 @@ class Worker(QThread):
             if detector is None and decoders is not None:
                 decoders.close()
         previous, self._detector = self._detector, detector
+        self._first_heatmap_done = False
         if previous is not None:
             previous.close()  # its decoder processes
         # Everything loaded so far (torch, timm, Qt, the model) lives as long as the app: frozen out of the
@@ -316,10 +318,24 @@ class Worker(QThread):
             self.heatmap_failed.emit(path, "no model is loaded")
             return
         try:
-            self.heatmap_ready.emit(path, self._detector.heatmap(path))
+            self.heatmap_ready.emit(path, self._heatmap(path))
         except Exception as exc:  # ImageLoadError, or torch running out of memory on a huge image
             log.warning("heatmap for %s failed: %s", path, exc)
             self.heatmap_failed.emit(path, str(exc))
+
+    def _heatmap(self, path: str):
+        """The first heatmap after a load from a kept frozen network builds the eager network (timm): with
+        the garbage collector paused, then frozen like the rest of the model, as a full collection over
+        the fresh objects stalled the window for 75-250 ms (bench/NOTES.md)."""
+        if self._first_heatmap_done:
+            return self._detector.heatmap(path)
+        gc.disable()
+        try:
+            return self._detector.heatmap(path)
+        finally:
+            self._first_heatmap_done = True
+            gc.freeze()
+            gc.enable()
 
     def _export_heatmaps(self, job: ExportHeatmapsJob) -> None:
         skipped, written, error = [], 0, ""
@@ -346,7 +362,7 @@ class Worker(QThread):
         from model.heatmap import save_overlay
 
         try:
-            heatmap = self._detector.heatmap(path)
+            heatmap = self._heatmap(path)
         except Exception as exc:  # ImageLoadError, or torch running out of memory on a huge image
             skipped.append((path, str(exc)))
             return False
