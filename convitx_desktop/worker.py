@@ -100,7 +100,7 @@ class Worker(QThread):
         self._inspect_path: str | None = None
         self._detector = None
         self._loading_decoders = None  # the decoder processes of a model being loaded
-        self._first_heatmap_done = False  # since the model loaded (see _heatmap)
+        self._eager_network_built = False  # since the model loaded (see _build_eager_network)
         self._ids = itertools.count(1)
 
     # --- called from the GUI thread ------------------------------------------------------
@@ -221,7 +221,7 @@ class Worker(QThread):
             if detector is None and decoders is not None:
                 decoders.close()
         previous, self._detector = self._detector, detector
-        self._first_heatmap_done = False
+        self._eager_network_built = False
         if previous is not None:
             previous.close()  # its decoder processes
         # Everything loaded so far (torch, timm, Qt, the model) lives as long as the app: frozen out of the
@@ -231,8 +231,14 @@ class Worker(QThread):
         self.model_loaded.emit(detector.info, detector.device_label, str(detector.path))
         with self._lock:
             parked, self._parked = self._parked, []
+            idle = not parked and not any(isinstance(job, ScanJob) for job in self._cancellable)
         for scan in parked:
             self._jobs.put(scan)
+        if idle:  # nothing to score yet: build the eager network now, not in the middle of the next scan
+            try:
+                self._build_eager_network()
+            except Exception:  # the first heatmap tries again and says why
+                log.exception("the eager network of %s could not be built", detector.name)
 
     def _early_decoders(self, decoders) -> None:
         """While a model loads (``decoders``: its decoder processes, already started), the files queued to
@@ -324,16 +330,20 @@ class Worker(QThread):
             self.heatmap_failed.emit(path, str(exc))
 
     def _heatmap(self, path: str):
-        """The first heatmap after a load from a kept frozen network builds the eager network (timm): with
-        the garbage collector paused, then frozen like the rest of the model, as a full collection over
-        the fresh objects stalled the window for 75-250 ms (bench/NOTES.md)."""
-        if self._first_heatmap_done:
-            return self._detector.heatmap(path)
+        self._build_eager_network()
+        return self._detector.heatmap(path)
+
+    def _build_eager_network(self) -> None:
+        """A model scored from its kept frozen copy builds the eager network (timm included) for its first
+        heatmap. Built with the garbage collector paused, then frozen like the rest of the model: a full
+        collection over the fresh objects stalled the window for 75-250 ms (bench/NOTES.md)."""
+        if self._eager_network_built:
+            return
         gc.disable()
         try:
-            return self._detector.heatmap(path)
+            self._detector.network
         finally:
-            self._first_heatmap_done = True
+            self._eager_network_built = True
             gc.freeze()
             gc.enable()
 
