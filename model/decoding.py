@@ -39,6 +39,7 @@ import numpy as np
 
 from provenance.copy_history import read_copy_history
 
+from .clip_view import clip_features, clip_tower
 from .config import PreprocessConfig
 from .imageio import ImageLoadError, load_image
 from .device import cpu_threads
@@ -66,6 +67,7 @@ class DecodedPixels:
     width: int
     height: int
     history: dict = field(default_factory=dict)  # the copy's history (provenance.copy_history), a small dict
+    clip: np.ndarray | None = None  # (1, F) CLIP features of the whole image, for presets with a CLIP view
 
 
 @dataclass
@@ -77,6 +79,7 @@ class Decoded:
     height: int | None = None
     error: str = ""
     history: dict = field(default_factory=dict)
+    clip: np.ndarray | None = None
 
 
 @dataclass
@@ -99,9 +102,11 @@ def decode_crops(path: str, cfg: PreprocessConfig) -> DecodedPixels:
     decoded = load_image(path, min_short_side=decode_short_side(cfg), region=partial(scoring_region, cfg=cfg))
     history = read_copy_history(path, decoded.image, decoded.box)  # from the pixels already decoded
     if decoded.box is None:
-        return DecodedPixels(crop_pixels(decoded.image, cfg), decoded.width, decoded.height, history)
-    pixels = region_pixels(decoded.image, decoded.box, (decoded.width, decoded.height), cfg)
-    return DecodedPixels(pixels, decoded.width, decoded.height, history)
+        pixels = crop_pixels(decoded.image, cfg)
+    else:
+        pixels = region_pixels(decoded.image, decoded.box, (decoded.width, decoded.height), cfg)
+    clip = None if cfg.clip_blocks is None else clip_features(path, cfg.clip_blocks)
+    return DecodedPixels(pixels, decoded.width, decoded.height, history, clip)
 
 
 def decode_workers(cores: int) -> int:
@@ -313,10 +318,10 @@ class _Lane:
     def _receive(self, reply: tuple) -> Decoded:
         if reply[0] == "error":
             return Decoded(error=reply[1])
-        _, count, width, height, history = reply
+        _, count, width, height, history, clip = reply
         pixels = np.ndarray(self.shape, np.uint8, buffer=self.block.buf)[:count]
         try:
-            return Decoded(crops=self.pool.receive(pixels), width=width, height=height, history=history)
+            return Decoded(crops=self.pool.receive(pixels), width=width, height=height, history=history, clip=clip)
         finally:
             del pixels  # the block cannot be closed while a view of it exists
 
@@ -325,7 +330,7 @@ class _Lane:
         if isinstance(decoded, str):
             return Decoded(error=decoded)
         return Decoded(crops=self.pool.receive(decoded.pixels), width=decoded.width, height=decoded.height,
-                       history=decoded.history)
+                       history=decoded.history, clip=decoded.clip)
 
     def _kill(self) -> None:
         if self.process is not None:
@@ -363,11 +368,13 @@ class _DecoderProcess(multiprocessing.context.SpawnProcess):
 # --- in the worker process -----------------------------------------------------------------------
 
 def _serve(conn, decoder: Decoder, cfg: PreprocessConfig, block_name: str, shape: tuple) -> None:
-    """The worker's loop: a path in, crops into the shared block, ("ok", count, width, height, history)
-    or ("error", message) out; None or a closed pipe ends it."""
+    """The worker's loop: a path in, crops into the shared block, ("ok", count, width, height, history,
+    clip features or None) or ("error", message) out; None or a closed pipe ends it."""
     _live_and_die_with_parent()
     block = SharedMemory(name=block_name)
     out = np.ndarray(shape, np.uint8, buffer=block.buf)
+    if cfg.clip_blocks is not None:  # the tower loads within the start-up time, not the first file's
+        clip_tower(cfg.clip_blocks)
     conn.send(_READY)
     while True:
         try:
@@ -384,7 +391,7 @@ def _decode_into(out: np.ndarray, decoder: Decoder, path: str, cfg: PreprocessCo
     if isinstance(decoded, str):
         return "error", decoded
     out[: len(decoded.pixels)] = decoded.pixels
-    return "ok", len(decoded.pixels), decoded.width, decoded.height, decoded.history
+    return "ok", len(decoded.pixels), decoded.width, decoded.height, decoded.history, decoded.clip
 
 
 def _run_decoder(decoder: Decoder, path: str, cfg: PreprocessConfig, shape: tuple) -> DecodedPixels | str:

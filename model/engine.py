@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .checkpoint import LoadedModel, load_checkpoint
+from .checkpoint import CheckpointError, LoadedModel, load_checkpoint
+from .clip_view import ClipWeightsError, check_clip_file, clip_features, default_clip_path, feature_count
 from .config import ModelInfo, Thresholds
 from .decoding import (DEFAULT_DECODE_TIMEOUT, Decoded, DecodeStats, Decoder, DecoderPool, decode_crops,
                        start_decoders, torch_threads)
@@ -53,6 +54,7 @@ class _Prepared:
     error: str = ""
     extra: dict | None = None
     history: dict | None = None  # the copy's history, from the decoder (provenance.copy_history)
+    clip: np.ndarray | None = None  # (1, F) CLIP features of the whole image, from the decoder
 
 
 _CANCELLED = object()
@@ -66,6 +68,14 @@ def _result(future: Future, cancel: threading.Event):
         except TimeoutError:
             if cancel.is_set():
                 return _CANCELLED
+
+
+def _check_clip_tower() -> None:
+    """A model with a CLIP view needs the app's CLIP file: a clear message now, not an error row per file."""
+    try:
+        check_clip_file(default_clip_path())
+    except ClipWeightsError as exc:
+        raise CheckpointError(f"this model has a CLIP view, and {exc}") from None
 
 
 class Detector:
@@ -91,6 +101,9 @@ class Detector:
             torch.set_num_threads(torch_threads(cpu_threads()))
         self.info: ModelInfo = loaded.info
         self.path = loaded.path
+        self._clip_width = feature_count(loaded.info.preprocess.clip_blocks)
+        if self._clip_width:
+            _check_clip_tower()
         self.batch_size = max(1, batch_size)
         # Started first, so that the workers' imports overlap loading and freezing the network.
         self._decoders = decoders or start_decoders(loaded.info.preprocess, decode_workers, decode_timeout, decoder)
@@ -125,7 +138,7 @@ class Detector:
 
     def _frozen_or_eager(self) -> torch.nn.Module:
         try:
-            return freeze_for_cpu(self.network, self.info.preprocess.crop_size)
+            return freeze_for_cpu(self.network, self.info.preprocess.crop_size, self._clip_width)
         except FreezeError as exc:
             log.warning("scoring on the eager network (slower): %s", exc)
             return self.network
@@ -145,12 +158,12 @@ class Detector:
             return cls(load_checkpoint(path), **kwargs)
         info, digest = read_info(path), file_sha256(path)
         cfg = info.preprocess
-        frozen = load_frozen(cache_dir, digest, cfg.crop_size, cfg.max_crops)
+        frozen = load_frozen(cache_dir, digest, cfg.crop_size, cfg.max_crops, feature_count(cfg.clip_blocks))
         if frozen is not None:
             return cls(LoadedModel(network=None, info=info, path=path), frozen=frozen, **kwargs)
         detector = cls(load_checkpoint(path), **kwargs)
         if detector.frozen:
-            save_frozen(cache_dir, digest, cfg.crop_size, cfg.max_crops, detector._scorer)
+            save_frozen(cache_dir, digest, cfg.crop_size, cfg.max_crops, detector._scorer, detector._clip_width)
         return detector
 
     @property
@@ -224,7 +237,7 @@ class Detector:
         if decoded is _CANCELLED or extra is _CANCELLED:
             return None
         return _Prepared(item, crops=decoded.crops, width=decoded.width, height=decoded.height,
-                         error=decoded.error, extra=extra, history=decoded.history)
+                         error=decoded.error, extra=extra, history=decoded.history, clip=decoded.clip)
 
     @property
     def decode_stats(self) -> DecodeStats:
@@ -233,7 +246,8 @@ class Detector:
 
     def _finish(self, batch: list[_Prepared]) -> Iterator[ScanResult]:
         scored = [p for p in batch if p.crops is not None]
-        probabilities = iter(self.score_crops([p.crops for p in scored]) if scored else [])
+        clip = [p.clip for p in scored] if self._clip_width else None
+        probabilities = iter(self.score_crops([p.crops for p in scored], clip) if scored else [])
         for prepared in batch:
             if prepared.crops is None:
                 result = ScanResult(path=str(prepared.item.path), verdict="error", model=self.name,
@@ -245,18 +259,28 @@ class Detector:
                                     **copy_columns(prepared.history or {}, self.info.metrics))
             yield replace(result, **prepared.extra) if prepared.extra else result
 
-    def score_crops(self, per_image_crops: list[torch.Tensor]) -> list[float]:
-        """p_ai per image from its crops: the mean of the crops' logits, through a sigmoid."""
+    def score_crops(self, per_image_crops: list[torch.Tensor],
+                    per_image_clip: list[np.ndarray] | None = None) -> list[float]:
+        """p_ai per image from its crops (and, for a model with a CLIP view, its image's CLIP features):
+        the mean of the crops' logits, through a sigmoid."""
         counts = [len(c) for c in per_image_crops]
-        logits = self._forward(torch.cat(per_image_crops))
+        clip = None
+        if self._clip_width:
+            if per_image_clip is None:
+                raise ValueError(f"{self.name} has a CLIP view: score_crops needs each image's CLIP features")
+            clip = torch.cat([torch.from_numpy(np.repeat(c, n, axis=0)) for c, n in zip(per_image_clip, counts)])
+        logits = self._forward(torch.cat(per_image_crops), clip)
         means = [chunk.mean() for chunk in torch.split(logits, counts)]
         return [float(torch.sigmoid(m)) for m in means]
 
-    def _forward(self, batch: torch.Tensor) -> torch.Tensor:
+    def _forward(self, batch: torch.Tensor, clip: torch.Tensor | None = None) -> torch.Tensor:
         batch = batch.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-        parts = batch.split(CPU_FORWARD_CROPS) if self.device.type == "cpu" else [batch]
+        size = CPU_FORWARD_CROPS if self.device.type == "cpu" else len(batch)
+        inputs = [(part,) for part in batch.split(size)]
+        if clip is not None:
+            inputs = [(part, rows.to(self.device)) for (part,), rows in zip(inputs, clip.split(size))]
         with self._lock, torch.inference_mode(), self._autocast():
-            return torch.cat([self._scorer(part).float().cpu() for part in parts])
+            return torch.cat([self._scorer(*part).float().cpu() for part in inputs])
 
     def _autocast(self):
         if self.device.type == "cuda":
@@ -280,8 +304,11 @@ class Detector:
                                Image.Resampling.BICUBIC)
         boxes = covering_boxes(work.size[0], work.size[1], crop)
         tiles = crops_to_tensor(work, boxes, cfg).to(self.device)
+        clip = None
+        if self._clip_width:  # the whole image's CLIP features, beside every tile
+            clip = torch.from_numpy(clip_features(path, cfg.clip_blocks)).to(self.device).expand(len(tiles), -1)
         with self._lock:
-            cams, _ = grad_cam(self.network, tiles, joint=True)
+            cams, _ = grad_cam(self.network, tiles, joint=True, clip=clip)
         total = np.zeros((work.size[1], work.size[0]), np.float32)
         weight = np.zeros_like(total)
         for (left, top, right, bottom), cam in zip(boxes, cams):

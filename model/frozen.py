@@ -29,17 +29,19 @@ class FreezeError(RuntimeError):
     """The network could not be frozen faithfully; scoring stays on the eager network."""
 
 
-def freeze_for_cpu(network: torch.nn.Module, crop_size: int) -> torch.jit.ScriptModule:
-    """Trace ``network`` (eval mode, channels_last, CPU) and freeze it; raise FreezeError if it differs."""
+def freeze_for_cpu(network: torch.nn.Module, crop_size: int, clip_features: int = 0) -> torch.jit.ScriptModule:
+    """Trace ``network`` (eval mode, channels_last, CPU) and freeze it; raise FreezeError if it differs.
+    ``clip_features``: the width of the CLIP rows a network with a CLIP view takes beside the crops."""
     # The trace of one fixed crop size is exact: shapes are fixed, only the batch size varies
     # (traced at one, checked at two). The tracer's warnings say the general case may not be.
     warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
     warnings.filterwarnings("ignore", message=r"`torch\.jit\.(trace|trace_method|freeze)` is deprecated")
-    example = _example(crop_size)
+    example = _example(crop_size, 2, clip_features)
+    first = tuple(part[:1] for part in example)
     try:
         with torch.inference_mode():
-            frozen = torch.jit.freeze(torch.jit.trace(network, example[:1], check_trace=False).eval())
-            difference = max(float((frozen(batch) - network(batch)).abs().max()) for batch in (example, example[:1]))
+            frozen = torch.jit.freeze(torch.jit.trace(network, first, check_trace=False).eval())
+            difference = max(float((frozen(*inputs) - network(*inputs)).abs().max()) for inputs in (example, first))
     except Exception as exc:  # tracing or freezing unsupported by this architecture or torch build
         raise FreezeError(f"{type(exc).__name__}: {exc}") from exc
     if not difference <= TOLERANCE:
@@ -53,9 +55,11 @@ def freeze_for_cpu(network: torch.nn.Module, crop_size: int) -> torch.jit.Script
 # It is used only when its bytes hash to what was recorded beside it and it still gives the recorded
 # logits on a fixed input: a damaged or swapped file, or a torch that computes otherwise, is rebuilt.
 
-def _example(crop_size: int, count: int = 2) -> torch.Tensor:
+def _example(crop_size: int, count: int, clip_features: int) -> tuple[torch.Tensor, ...]:
+    """Fixed inputs: ``count`` crops, and their CLIP rows when the network has a CLIP view."""
     generator = torch.Generator().manual_seed(0)
-    return torch.randn(count, 3, crop_size, crop_size, generator=generator).contiguous(memory_format=torch.channels_last)
+    crops = torch.randn(count, 3, crop_size, crop_size, generator=generator).contiguous(memory_format=torch.channels_last)
+    return (crops, torch.randn(count, clip_features, generator=generator)) if clip_features else (crops,)
 
 
 def _cache_files(cache_dir: Path, model_sha256: str, crop_size: int) -> tuple[Path, Path]:
@@ -63,7 +67,8 @@ def _cache_files(cache_dir: Path, model_sha256: str, crop_size: int) -> tuple[Pa
     return cache_dir / f"{stem}.torchscript", cache_dir / f"{stem}.json"
 
 
-def load_frozen(cache_dir: Path, model_sha256: str, crop_size: int, crops: int) -> torch.jit.ScriptModule | None:
+def load_frozen(cache_dir: Path, model_sha256: str, crop_size: int, crops: int,
+                clip_features: int = 0) -> torch.jit.ScriptModule | None:
     """The frozen copy saved for this model file and torch, checked on ``crops`` crops (one image's: the
     check also prepares TorchScript for the first verdict's shape); None when absent or not trusted."""
     archive, record = _cache_files(cache_dir, model_sha256, crop_size)
@@ -80,7 +85,7 @@ def load_frozen(cache_dir: Path, model_sha256: str, crop_size: int, crops: int) 
             warnings.simplefilter("ignore")
             frozen = torch.jit.load(io.BytesIO(data), map_location="cpu")
         with torch.inference_mode():
-            logits = frozen(_example(crop_size, crops))
+            logits = frozen(*_example(crop_size, crops, clip_features))
         difference = float((logits - torch.tensor(expected["logits"])).abs().max())
     except Exception as exc:  # an archive this torch cannot run
         log.warning("ignoring the saved frozen network %s: %s", archive.name, exc)
@@ -91,7 +96,8 @@ def load_frozen(cache_dir: Path, model_sha256: str, crop_size: int, crops: int) 
     return frozen
 
 
-def save_frozen(cache_dir: Path, model_sha256: str, crop_size: int, crops: int, frozen: torch.jit.ScriptModule) -> None:
+def save_frozen(cache_dir: Path, model_sha256: str, crop_size: int, crops: int, frozen: torch.jit.ScriptModule,
+                clip_features: int = 0) -> None:
     """Keep ``frozen`` for the next start (atomically; a folder that cannot be written only costs that)."""
     archive, record = _cache_files(cache_dir, model_sha256, crop_size)
     buffer = io.BytesIO()
@@ -100,7 +106,7 @@ def save_frozen(cache_dir: Path, model_sha256: str, crop_size: int, crops: int, 
             warnings.simplefilter("ignore")
             torch.jit.save(frozen, buffer)
         with torch.inference_mode():
-            logits = frozen(_example(crop_size, crops)).tolist()
+            logits = frozen(*_example(crop_size, crops, clip_features)).tolist()
         data = buffer.getvalue()
         cache_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(archive, data)

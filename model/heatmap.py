@@ -52,8 +52,10 @@ def _scale(cams: torch.Tensor, joint: bool) -> torch.Tensor:
     return shifted / (_EPS + high)
 
 
-def grad_cam(network: ConViTX, batch: torch.Tensor, joint: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def grad_cam(network: ConViTX, batch: torch.Tensor, joint: bool = False,
+             clip: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Fused Grad-CAM maps (N, H, W) in [0, 1] at the input's size, and the logits (N,).
+    ``clip``: the CLIP rows of a network with a CLIP view (the maps show the crops' branches only).
 
     ``joint`` scales the whole batch together (tiles of one image). Gradients are switched on here
     explicitly: grad mode is thread-local and callers often run under inference_mode."""
@@ -67,7 +69,7 @@ def grad_cam(network: ConViTX, batch: torch.Tensor, joint: bool = False) -> tupl
     try:
         with torch.inference_mode(False), torch.enable_grad():
             batch = batch.clone()
-            logits = network(batch)
+            logits = network(batch) if clip is None else network(batch, clip)
             grads = torch.autograd.grad(logits.sum(), activations)
     finally:
         for handle in handles:

@@ -10,6 +10,7 @@ import timm
 import torch
 from torch import nn
 
+from .clip_view import feature_count
 from .presets import Preset, get_preset
 
 
@@ -48,10 +49,7 @@ class ConViTX(nn.Module):
                                  preset.head_dims, preset.dropout)
 
     def clip_feature_count(self) -> int:
-        from .clip_view import EMBED, WIDTH
-
-        blocks = self.preset.clip_blocks
-        return 0 if blocks is None else EMBED + WIDTH * len(blocks)
+        return feature_count(self.preset.clip_blocks)
 
     def cnn_feature_count(self) -> int:
         if not self.preset.cnn_block_stats:
@@ -75,7 +73,7 @@ class ConViTX(nn.Module):
              clip: torch.Tensor | None = None) -> torch.Tensor:
         """Logits from the CNN's features, the Swin branch's input and (CLIP presets) the CLIP features
         of each crop's image: the part training updates when the towers are frozen and their outputs
-        are cached (training/frozen_cnn.py, training/recipes/tier_features.py)."""
+        are cached (training/recipes/frozen_heads.py, training/recipes/tier_features.py)."""
         parts = [cnn_features, self.swin(swin_input)]
         if self.preset.clip_blocks is not None:
             if clip is None:

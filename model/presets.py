@@ -138,12 +138,12 @@ register_preset(Preset(
     std=INCEPTION_STD,
     cnn_block_stats=True,
     swin_reads_block=2,
-    clip_blocks=(5, 7),
+    clip_blocks=(3, 5, 7),
     cnn_cam_layer="bn2",
     description=(
         "convitx_hybrid (EfficientNet-Lite0 block statistics and a Swin over its stride-8 map, native crops) "
         "with a third, frozen view: OpenAI CLIP ViT-B/16 on the whole image at 224 px (its embedding and "
-        "the class token after blocks 5 and 7), fused in one head."
+        "the class token after blocks 3, 5 and 7), fused in one head."
     ),
 ))
 

@@ -11,8 +11,9 @@ import re
 from .datasets import Sample
 
 FAMILY_RULES = (
+    ("Kakao Brain (minDALL-E, Karlo)", r"mindall-?e|karlo"),
     ("OpenAI (gpt-image, GPT-4o, DALL-E)", r"gpt-image|gpt-4o|chatgpt|dall-?e|openai"),
-    ("Google (Nano Banana, Gemini, Imagen)", r"nano.?banana|gemini|imagen"),
+    ("Google (Nano Banana, Gemini, Imagen)", r"nano.?banana|gemini|imagen\b"),  # not ImageNet
     ("Seedream", r"seedream"),
     ("Midjourney", r"midjourney"),
     ("FLUX", r"flux"),
@@ -21,7 +22,10 @@ FAMILY_RULES = (
     ("SD 3.x", r"\bsd ?3|stable diffusion 3"),
     ("SDXL and fine-tunes", r"sdxl|\bxl\b|pony|juggernaut|albedobase|segmind|playground"),
     ("SD 1.x / 2.x and fine-tunes", r"\bsd ?[12]|stable diffusion (v?1|v?2)|sd 1\.5|dreambooth|lora|a1111|invokeai"),
-    ("GAN", r"gan\b|stylegan|biggan|vqgan"),
+    ("Ideogram", r"ideogram"),
+    ("class-conditional diffusion (DiT, SiT, U-ViT, MDT)", r"\bdit\b|\bsit\b|u-?vit|\bmdt|class-conditional"),
+    ("StyleGAN (v1, v2: faces, scenes, art)", r"stylegan"),
+    ("other GANs (BigGAN, GigaGAN, MSG-GAN, ProGAN, VQGAN)", r"gan\b|biggan|gigagan|msg-gan|progan|vqgan"),
 )
 
 

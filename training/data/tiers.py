@@ -35,9 +35,19 @@ class Laundering:
     quality: int | None
 
 
-def tier_rng(path: str, tier: str, seed: int) -> np.random.Generator:
-    key = int(hashlib.sha1(f"{path}\0{tier}".encode("utf-8")).hexdigest()[:12], 16)
-    return np.random.default_rng([seed, key])
+def tier_rng(key: str, tier: str, seed: int) -> np.random.Generator:
+    digest = int(hashlib.sha1(f"{key}\0{tier}".encode("utf-8")).hexdigest()[:12], 16)
+    return np.random.default_rng([seed, digest])
+
+
+def pair_keys(samples) -> dict[str, str]:
+    """Laundering keys of aligned pairs: files of one manifest with the same name under both labels
+    (training/data/aligned_pairs.py writes ai/NAME and real/NAME) share one key."""
+    labels: dict[tuple[str, str], set[int]] = {}
+    for s in samples:
+        labels.setdefault((s.origin, os.path.basename(s.path)), set()).add(s.label)
+    return {s.path: f"aligned pair {os.path.basename(s.path)}" for s in samples
+            if len(labels[(s.origin, os.path.basename(s.path))]) == 2}
 
 
 def _shrink(image: Image.Image, long_side: int, resample: Image.Resampling) -> Image.Image:
@@ -73,14 +83,17 @@ def launder_image(image: Image.Image, tier: str, rng: np.random.Generator) -> tu
     return buffer.getvalue(), Laundering(max(small.size), resample.name.lower(), fmt, quality)
 
 
-def tier_files(path: str | os.PathLike, seed: int, folder: str | os.PathLike) -> dict[str, tuple[str, Laundering | None]]:
+def tier_files(path: str | os.PathLike, seed: int, folder: str | os.PathLike,
+               key: str | None = None) -> dict[str, tuple[str, Laundering | None]]:
     """``path`` in every tier: the file itself for 'clean', laundered copies (one decode) written into
-    ``folder`` for the others, so each is scored through the app's own decoding like a dropped file."""
+    ``folder`` for the others, so each is scored through the app's own decoding like a dropped file.
+    The draws follow ``key`` (default: the path): an aligned pair's two files share one, so that the
+    real and the generated image are resized and re-compressed alike."""
     path = str(path)
     image = load_image(path).image
     files: dict[str, tuple[str, Laundering | None]] = {"clean": (path, None)}
     for tier in TIERS[1:]:
-        data, how = launder_image(image, tier, tier_rng(path, tier, seed))
+        data, how = launder_image(image, tier, tier_rng(key or path, tier, seed))
         name = hashlib.sha1(f"{path}\0{tier}\0{seed}".encode("utf-8")).hexdigest()[:16] + SUFFIX[how.format]
         out = os.path.join(folder, name)
         with open(out, "wb") as handle:

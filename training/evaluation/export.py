@@ -17,11 +17,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from model.clip_view import CLIP_FILE_NAME, CLIP_SHA256, CLIP_SOURCE
 from model.config import ModelInfo
+from model.presets import get_preset
 from training import REPO
 
 from .metrics import clean
 from .text import number as _f, percent as _pct
+from .tier_report import tier_markdown
 
 
 def display_path(value):
@@ -57,6 +60,11 @@ def headline_metrics(report: dict) -> dict:
         "per_source": [{"label": row["group"][0], "source": row["group"][1], "images": row["n"],
                         "accuracy": row["accuracy"], "uncertain": row["uncertain"]}
                        for row in report.get("per_source", [])],
+        # per tier (clean / web / hard): what the app's reliability note quotes
+        "tiers": {tier: {"auc": t["auc"], "caught_at_5pct": t["caught_at_5pct"], "coverage": t["coverage"],
+                         "balanced_accuracy": t["balanced_accuracy"], "ai_caught": t["ai"]["called_ai"],
+                         "photo_called_ai": t["photo"]["called_ai"], "art_called_ai": t["art"]["called_ai"]}
+                  for tier, t in (report.get("tiers") or {}).get("tiers", {}).items()},
     }
 
 
@@ -89,10 +97,12 @@ def model_card(info: ModelInfo, run_config: dict, summary: dict, report: dict, l
                unseen: dict | None = None) -> str:
     pre, th = info.preprocess, info.thresholds
     calibration = (info.metrics or {}).get("calibration", {})
+    clip = get_preset(info.preset).clip_blocks is not None
     lines = [
         f"# {info.name}",
         "",
-        "ConViTX AI-image detector: a CNN branch and a Swin Transformer branch see the same crops; their "
+        "ConViTX AI-image detector: a CNN branch and a Swin Transformer branch see the same crops"
+        + ("; a frozen CLIP ViT-B/16 image tower sees the whole image" if clip else "") + "; their "
         "pooled features are fused into one logit, p_ai = sigmoid(logit). A score is a statistical estimate "
         "about the pixels, not proof of how an image was made.",
         "",
@@ -102,6 +112,10 @@ def model_card(info: ModelInfo, run_config: dict, summary: dict, report: dict, l
         f"- preprocessing: {pre.describe()}",
         f"- verdicts: human when p_ai < {th.human_below:.3f}, AI when p_ai >= {th.ai_above:.3f}, uncertain between",
     ]
+    if clip:
+        lines.append(f"- CLIP view: {CLIP_SOURCE}; the file `{CLIP_FILE_NAME}` beside this model, sha256 "
+                     f"`{CLIP_SHA256}`, checked when the model loads; run by onnxruntime (its INT8 numbers, "
+                     "one view per run, are the ones the head was trained on)")
     if calibration:
         lines.append(f"- calibrated on {calibration.get('validation_images')} validation images: decision "
                      f"threshold {_f(calibration.get('decision_threshold'))}, band by the "
@@ -141,6 +155,11 @@ def model_card(info: ModelInfo, run_config: dict, summary: dict, report: dict, l
                   f"| accuracy | {_f(o['accuracy'])} |", f"| F1 (AI) / macro | {_f(o['f1'])} / {_f(o['f1_macro'])} |",
                   f"| not uncertain (coverage) | {_pct(b['coverage'])} |",
                   f"| accuracy when not uncertain | {_f(b['decided_accuracy'])} |"]
+        if report.get("tiers"):
+            lines += ["", "### Per tier: files as saved (clean), web copies and hard copies", "",
+                      "Every held-out image is also scored as a *web* copy (longer side 768-1600 px by a random "
+                      "filter, JPEG or WebP q60-90) and a *hard* copy (longer side at most 512 px, JPEG q35-60 or a "
+                      "PNG screenshot), both classes alike, fixed seeds.", "", tier_markdown(report["tiers"]).rstrip()]
         if report.get("robustness"):
             lines += ["", "| after | AUC | balanced accuracy | decisions flipped |", "|---|---|---|---|"]
             for row in report["robustness"]:
@@ -200,6 +219,8 @@ def export(model_path: str | os.PathLike, out_path: str | os.PathLike, name: str
         metrics["unseen_sources"] = headline_metrics(unseen)
     if report:
         metrics["validation"] = headline_metrics(report)
+        # per tier, where the app's reliability note reads them (provenance/copy_history.py)
+        metrics["tiers"] = metrics["validation"].pop("tiers")
     if loso:
         metrics["leave_source_out"] = {k: loso.get(k) for k in ("folds", "pooled_auc", "auc_mean", "auc_min",
                                                                    "balanced_accuracy_mean", "balanced_accuracy_min")}

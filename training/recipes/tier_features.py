@@ -24,6 +24,10 @@ import numpy as np
 
 from model.atomic import atomic_write_bytes
 
+from ..data.datasets import Sample
+from ..data.tiers import TIERS, pair_keys
+from .frozen_heads import FrozenOutputs
+
 CACHE_VERSION = 1
 APP_CROPS = 4  # the app's native crops per image (model card: 4 beat 6 on held-out sources)
 TRAIN_CROPS = 2  # of the app's up-to-4 native crops, the first and the last (opposite corners)
@@ -32,8 +36,9 @@ CLIP_BLOCKS = (3, 5, 7, 9, 11)  # class tokens kept: the head chooses among them
 
 @dataclass(frozen=True)
 class Producer:
-    """What the cached features depend on: the frozen CNN's weights (an ImageNet backbone file, or a
-    ConViTX checkpoint's ``cnn.`` tensors: the same frozen Lite0), the CLIP file and the tiers' seed."""
+    """What the cached features depend on: the frozen CNN's weights (an ImageNet backbone file, a
+    ConViTX checkpoint's ``cnn.`` tensors: the same frozen Lite0, or 'none': random, seeded, for tests),
+    the CLIP file and the tiers' seed."""
 
     cnn_file: str
     clip_file: str
@@ -42,10 +47,16 @@ class Producer:
 
     def network(self):
         """The preset with the frozen CNN loaded (its Swin branch and head stay random: never used here)."""
-        from model.network import create_model
-        from training.recipes.weights import load_into, read_safetensors
+        import torch
 
+        from model.network import create_model
+
+        from .weights import load_into, read_safetensors
+
+        torch.manual_seed(self.seed)
         network = create_model(self.preset)
+        if self.cnn_file == "none":
+            return network.eval()
         tensors, _ = read_safetensors(self.cnn_file)
         if any(key.startswith("cnn.") for key in tensors):
             tensors = {k.removeprefix("cnn."): v for k, v in tensors.items() if k.startswith("cnn.")}
@@ -65,17 +76,6 @@ class Producer:
         return digest.hexdigest()[:16]
 
 
-@dataclass
-class TierFeatures:
-    """One image's features per tier: CNN statistics (crops, F), Swin input maps (crops, C, H, W),
-    CLIP features (1, F); float16."""
-
-    cnn: dict[str, np.ndarray]
-    maps: dict[str, np.ndarray]
-    clip: dict[str, np.ndarray]
-    laundering: dict[str, str]
-
-
 class FeatureCache:
     def __init__(self, folder: str | os.PathLike, producer: Producer):
         self.folder, self.key = Path(folder), producer.key()
@@ -86,18 +86,25 @@ class FeatureCache:
         name = f"{os.path.abspath(path)}|{info.st_size}|{info.st_mtime_ns}|{self.key}"
         return self.folder / f"{hashlib.sha1(name.encode('utf-8')).hexdigest()}.npz"
 
-    def read(self, path: str, with_maps: bool = False) -> TierFeatures | None:
-        from training.data.tiers import TIERS
-
+    def read(self, path: str, clip_blocks: tuple[int, ...] | None) -> FrozenOutputs | None:
+        """One view per tier (TIERS order), with the CLIP features of ``clip_blocks`` (None: no CLIP view)."""
         try:
             with np.load(self.file_for(path)) as data:
-                return TierFeatures(
-                    cnn={t: data[f"cnn_{t}"] for t in TIERS},
-                    maps={t: data[f"map_{t}"] for t in TIERS} if with_maps else {},
-                    clip={t: data[f"clip_{t}"] for t in TIERS},
-                    laundering={t: str(data[f"how_{t}"]) for t in TIERS})
+                return FrozenOutputs(features=[data[f"cnn_{t}"] for t in TIERS],
+                                     swin_inputs=[data[f"map_{t}"] for t in TIERS],
+                                     clip=[None if clip_blocks is None else select_clip(data[f"clip_{t}"], clip_blocks)
+                                           for t in TIERS])
         except (OSError, KeyError, ValueError, EOFError):
             return None
+
+    def holds(self, path: str) -> bool:
+        """Whether a whole entry for ``path`` is there (a torn or stale one is computed again)."""
+        try:
+            with np.load(self.file_for(path)) as data:
+                names = data.zip.namelist()
+        except (OSError, ValueError, EOFError):
+            return False
+        return all(f"{kind}_{t}.npy" in names for kind in ("cnn", "map", "clip") for t in TIERS)
 
     def write(self, path: str, arrays: dict[str, np.ndarray]) -> None:
         import io
@@ -105,6 +112,17 @@ class FeatureCache:
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
         atomic_write_bytes(self.file_for(path), buffer.getvalue())
+
+
+def select_clip(features: np.ndarray, blocks: tuple[int, ...]) -> np.ndarray:
+    """The cached CLIP features (embedding, then CLS after each of CLIP_BLOCKS) cut to ``blocks``."""
+    from model.clip_view import EMBED, WIDTH
+
+    parts = [features[:, :EMBED]]
+    for block in blocks:
+        at = EMBED + WIDTH * CLIP_BLOCKS.index(block)
+        parts.append(features[:, at:at + WIDTH])
+    return np.concatenate(parts, axis=1)
 
 
 # --- worker processes -----------------------------------------------------------------------------
@@ -126,18 +144,18 @@ def _start_worker(producer: Producer) -> None:
                                                                os.path.isdir("/dev/shm") else None))
 
 
-def _image_features(path: str) -> dict[str, np.ndarray] | str:
+def _image_features(path: str, key: str | None) -> dict[str, np.ndarray] | str:
     """Every tier's arrays for one image, or why it could not be read."""
     import torch
 
     from model.clip_view import global_view
     from model.imageio import ImageLoadError, load_image
     from model.preprocess import crop_pixels, normalise
-    from training.data.tiers import tier_files
+    from ..data.tiers import tier_files
 
     network, pre, tower = _STATE["network"], _STATE["pre"], _STATE["tower"]
     try:
-        files = tier_files(path, _STATE["seed"], _STATE["folder"])
+        files = tier_files(path, _STATE["seed"], _STATE["folder"], key)
     except ImageLoadError as exc:
         return str(exc)
     arrays: dict[str, np.ndarray] = {}
@@ -160,28 +178,48 @@ def _image_features(path: str) -> dict[str, np.ndarray] | str:
     return arrays
 
 
-def _job(path: str) -> tuple[str, dict | str]:
-    return path, _image_features(path)
+def _job(path: str, key: str | None = None) -> tuple[str, dict | str]:
+    return path, _image_features(path, key)
 
 
-def compute_features(paths: Sequence[str], cache: FeatureCache, producer: Producer, workers: int = 2,
-                     log: Callable[[str], None] = print) -> dict[str, str]:
-    """Fill the cache for ``paths``; returns the unreadable ones with their reasons."""
-    todo = [p for p in paths if not cache.file_for(p).exists()]
+def _results(paths: Sequence[str], keys: Sequence[str | None], producer: Producer, workers: int):
+    """(path, arrays or reason) for each path: in ``workers`` spawned processes, or here when 0 (tests)."""
+    if workers <= 0:
+        _start_worker(producer)
+        yield from map(_job, paths, keys)
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker,
+                             initargs=(producer,)) as pool:
+        yield from pool.map(_job, paths, keys, chunksize=4)
+
+
+def fill_cache(paths: Sequence[str], cache: FeatureCache, producer: Producer, workers: int = 2,
+               log: Callable[[str], None] = print, keys: dict[str, str] | None = None) -> dict[str, str]:
+    """Compute what the cache lacks for ``paths`` (laundered by ``keys``, default each path); returns
+    the unreadable ones with their reasons."""
+    todo = [p for p in paths if not cache.holds(p)]
+    keys = keys or {}
     log(f"tier features: {len(todo)} of {len(paths)} images to compute")
     failed: dict[str, str] = {}
-    if not todo:
-        return failed
     start = time.monotonic()
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context, initializer=_start_worker,
-                             initargs=(producer,)) as pool:
-        for done, (path, result) in enumerate(pool.map(_job, todo, chunksize=4), 1):
-            if isinstance(result, str):
-                failed[path] = result
-            else:
-                cache.write(path, result)
-            if done % 100 == 0 or done == len(todo):
-                rate = done / (time.monotonic() - start)
-                log(f"tier features: {done}/{len(todo)} ({rate:.2f} img/s, {len(failed)} unreadable)")
+    for done, (path, result) in enumerate(_results(todo, [keys.get(p) for p in todo], producer, workers), 1):
+        if isinstance(result, str):
+            failed[path] = result
+        else:
+            cache.write(path, result)
+        if done % 100 == 0 or done == len(todo):
+            rate = done / (time.monotonic() - start)
+            log(f"tier features: {done}/{len(todo)} ({rate:.2f} img/s, {len(failed)} unreadable)")
     return failed
+
+
+def compute_features(samples: Sequence[Sample], cache: FeatureCache, producer: Producer,
+                     clip_blocks: tuple[int, ...] | None, workers: int = 2,
+                     log: Callable[[str], None] = print) -> list[FrozenOutputs | None]:
+    """Every sample's outputs per tier (None for an unreadable image), computed once and cached."""
+    paths = [s.path for s in samples]
+    failed = fill_cache(paths, cache, producer, workers, log, keys=pair_keys(samples))
+    if failed:
+        log(f"tier features: {len(failed)} unreadable images left out")
+    return [None if p in failed else cache.read(p, clip_blocks) for p in paths]

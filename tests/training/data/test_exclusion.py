@@ -48,3 +48,18 @@ def test_dhash_agrees_with_the_shared_dedupe_script(tmp_path):
         path = tmp_path / f"{seed}.png"
         random_pixels(*size, seed=seed).save(path)
         assert image_hashes(path) == dedupe.hashes(path)
+
+
+def test_debian_and_pypi_packages_are_excluded_whatever_their_version(tmp_path):
+    lists = _exclusion_lists(tmp_path / "lists", ["debian:plasma-workspace-wallpapers (an evaluation set)",
+                                                  "pypi:scikit-image"], [0])
+    exclusions = Exclusions.load(lists)
+    image = tmp_path / "wallpaper.png"
+    random_pixels(64, 48, seed=4).save(image)
+    for repo in ("debian:plasma-workspace-wallpapers=4:5.27.5-2", "debian:plasma-workspace-wallpapers",
+                 "pypi:scikit-image==0.26.0"):
+        with pytest.raises(ds.DataError, match="excluded"):
+            check_samples([ds.Sample(str(image), 0, "w", repo=repo)], exclusions, log=lambda m: None)
+    kept = check_samples([ds.Sample(str(image), 0, "w", repo="debian:mate-backgrounds=1.26.0-1")], exclusions,
+                         log=lambda m: None)
+    assert len(kept.kept) == 1

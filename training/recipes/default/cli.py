@@ -14,7 +14,7 @@ from .calibrate import stage_calibrate
 from .evaluate import stage_evaluate
 from .export import stage_export
 from .loso import stage_loso
-from .rebuild import (DEFAULT_BACKBONE, DEFAULT_DATA, DEFAULT_OUT, DEFAULT_POOL2, DEFAULT_PRESET, DEFAULT_WORK, HEAD,
+from .rebuild import (DEFAULT_BACKBONE, DEFAULT_CLIP, DEFAULT_DATA, DEFAULT_OUT, DEFAULT_PRESET, DEFAULT_WORK, HEAD,
                       STAGES, Rebuild, log, repo_path, stage_outputs)
 from .train import stage_train
 
@@ -22,12 +22,10 @@ from .train import stage_train
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training.recipes.default", description=RECIPE,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", action="append", metavar="PATH",
-                   help="override the data (default: trainpool + data/public + data/pairs manifests)")
-    p.add_argument("--pool2", default=DEFAULT_POOL2, metavar="MANIFEST.tsv",
-                   help=f"pool 2's manifest (default {DEFAULT_POOL2}; training/README.md says how to build it)")
-    p.add_argument("--pool2-limit", type=int, default=2600, metavar="N",
-                   help="at most N pool 2 images, spread over its sources (default 2600; 0 = none)")
+    defaults = ", ".join(f"{path}:{limit}" for path, limit in DEFAULT_DATA)
+    p.add_argument("--data", action="append", metavar="PATH[:N]",
+                   help=f"a manifest or folder, and at most N of its images spread over its sources (0 or none: all); "
+                        f"repeatable; default {defaults}")
     p.add_argument("--folds", type=int, default=5, metavar="K", help="leave-source-out folds (default 5)")
     p.add_argument("--epochs", type=int, default=HEAD.epochs, help=f"epochs of the head (default {HEAD.epochs})")
     p.add_argument("--check-images", type=int, default=80, metavar="N",
@@ -38,7 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "training refuses to start without them")
     p.add_argument("--pretrained", default=DEFAULT_BACKBONE, metavar="PATH",
                    help=f"CNN-branch weights (default {DEFAULT_BACKBONE}); 'none' to start random (tests)")
-    p.add_argument("--preset", default=DEFAULT_PRESET, help="architecture (tests use convitx_hybrid_test)")
+    p.add_argument("--clip", default=DEFAULT_CLIP, metavar="PATH",
+                   help=f"the CLIP tower's file (default {DEFAULT_CLIP}, put there by packaging/fetch_clip.py)")
+    p.add_argument("--positive-head", action="store_true",
+                   help="keep the head's last layer non-negative (only evidence of generation raises the score)")
+    p.add_argument("--preset", default=DEFAULT_PRESET, help="architecture (tests use convitx_clip_test)")
     p.add_argument("--work", default=DEFAULT_WORK, metavar="DIR", help=f"work folder (default {DEFAULT_WORK})")
     p.add_argument("--out", default=DEFAULT_OUT, metavar="FILE.safetensors",
                    help=f"exported model (default {DEFAULT_OUT}, card beside it as .md)")
@@ -50,22 +52,28 @@ def build_parser() -> argparse.ArgumentParser:
                         "runs/default-smoke (not resources/)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
                    help="where the app-path checks score")
-    p.add_argument("--workers", type=int, default=2, help="image decoding processes (default 2)")
+    p.add_argument("--workers", type=int, default=2,
+                   help="processes computing the towers' outputs (default 2; 0: in this process)")
     return p
+
+
+def _data_spec(spec: str) -> tuple[str, int]:
+    path, _, limit = spec.rpartition(":") if spec.rpartition(":")[2].isdigit() else (spec, "", "0")
+    return str(Path(path).resolve()), int(limit)
 
 
 def _fingerprint(args: argparse.Namespace, data: list[str]) -> str:
     import hashlib
 
-    keys = {"data": data, "pool2": args.pool2, "pool2_limit": args.pool2_limit, "preset": args.preset,
-            "pretrained": args.pretrained, "limit": args.limit, "folds": args.folds, "exclusions": args.exclusions}
+    keys = {"data": data, "preset": args.preset, "pretrained": args.pretrained, "clip": args.clip, "limit": args.limit,
+            "folds": args.folds, "exclusions": args.exclusions, "positive_head": args.positive_head}
     return hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.smoke:
-        args.limit, args.pool2_limit = args.limit or 80, min(args.pool2_limit, 40)
+        args.limit = args.limit or 80
         args.folds, args.epochs, args.check_images = 2, 1, 8
         args.work = args.work if args.work != DEFAULT_WORK else "runs/default-smoke"
         args.out = args.out if args.out != DEFAULT_OUT else str(Path(args.work) / "convitx_default.safetensors")
@@ -80,10 +88,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     work = Path(args.work) if Path(args.work).is_absolute() else repo_path(args.work)
     out = Path(args.out) if Path(args.out).is_absolute() else repo_path(args.out)
-    data = [str(Path(d).resolve()) for d in args.data] if args.data else \
-        [str(repo_path(d)) for d in DEFAULT_DATA if repo_path(d).exists() or d == DEFAULT_DATA[0]]
-    for d in ([] if args.data else [d for d in DEFAULT_DATA if not repo_path(d).exists()]):
-        log(f"warning: {d} not found; training without it")
+    data = [_data_spec(d) for d in args.data] if args.data else \
+        [(str(repo_path(d)), n) for d, n in DEFAULT_DATA if repo_path(d).exists() or d == DEFAULT_DATA[0][0]]
+    for d, _ in ([] if args.data else [(d, n) for d, n in DEFAULT_DATA if not repo_path(d).exists()]):
+        log(f"warning: {d} not found (training/README.md says how to build it); training without it")
     args.exclusions = str(Path(args.exclusions).resolve())
     if args.pretrained != "none" and not repo_path(args.pretrained).is_file():
         print(f"default recipe: backbone weights {args.pretrained} not found: run "

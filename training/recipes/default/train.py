@@ -1,4 +1,4 @@
-"""The ``train`` stage: the head trained on every image, over the cached CNN outputs."""
+"""The ``train`` stage: the head trained on every image in every tier, over the cached frozen outputs."""
 from __future__ import annotations
 
 import json
@@ -7,8 +7,9 @@ from pathlib import Path
 
 from model.checkpoint import save_checkpoint
 
-from ..frozen_cnn import train_head
-from .rebuild import DEFAULT_NAME, HEAD, VIEWS, Rebuild, log
+from ...data.tiers import TIERS
+from ..frozen_heads import train_head
+from .rebuild import DEFAULT_NAME, HEAD, Rebuild, log
 
 
 def stage_train(rb: Rebuild, force: bool) -> Path:
@@ -22,8 +23,8 @@ def stage_train(rb: Rebuild, force: bool) -> Path:
     network = train_head(rb.new_network(), samples, outputs, rb.head(), log=log)
     run.mkdir(parents=True, exist_ok=True)
     save_checkpoint(network, rb.info(DEFAULT_NAME, training=rb.training_summary()), model)
-    recipe = {"pretrained": rb.args.pretrained, "frozen": "cnn", "seed": HEAD.seed, "augment": "native",
-              "balance": HEAD.balance, "head": asdict(rb.head()), "views": VIEWS}
+    recipe = {"pretrained": rb.args.pretrained, "clip": rb.args.clip, "frozen": "cnn and clip", "seed": HEAD.seed,
+              "tiers": list(TIERS), "balance": HEAD.balance, "head": asdict(rb.head())}
     (run / "config.json").write_text(json.dumps(recipe, indent=2), encoding="utf-8")
     (run / "done.json").write_text(json.dumps({"epochs_done": rb.args.epochs, "reason": "done"}), encoding="utf-8")
     return run
