@@ -5,6 +5,8 @@ import html
 
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QTextBrowser, QVBoxLayout, QWidget
 
+from model.clip_view import CLIP_SOURCE
+
 from .results_model import percent
 
 NOT_PROOF_WARNING = (
@@ -43,6 +45,9 @@ def model_card_markdown(info, device_label: str = "") -> str:
         "Says “Human” below": percent(thresholds.human_below),
         "Input": f"{info.preprocess.mode}, {info.preprocess.crop_size} px crops",
     }
+    if info.preprocess.clip_blocks is not None:
+        facts["CLIP view"] = (f"{CLIP_SOURCE}; the whole image at 224 px, embedding and class token after blocks "
+                              f"{_plain(info.preprocess.clip_blocks)}")
     if device_label:
         facts["Running on"] = device_label
     return (NOT_PROOF_WARNING + "\n\n" + card + _section("This model", facts) + _section("Measured quality", info.metrics)

@@ -15,7 +15,6 @@ onnxruntime and onnx are imported by :class:`ClipTower` alone.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from .imageio import load_image
+from .model_file import file_sha256
 from .resources import resource_path
 
 CLIP_SIZE = 224
@@ -83,14 +83,6 @@ def clip_features(path: str | os.PathLike, blocks: tuple[int, ...]) -> np.ndarra
     """The CLIP features of the file's whole image, (1, F) float32: what a decoder process adds for a
     preset with a CLIP view."""
     return clip_tower(blocks).features(global_view(path)[None])
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def check_clip_file(path: str | os.PathLike) -> Path:

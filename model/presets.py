@@ -5,7 +5,7 @@ Checkpoints name their preset, so the architecture travels with the weights.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -126,24 +126,14 @@ register_preset(Preset(
     ),
 ))
 
-register_preset(Preset(
+register_preset(replace(
+    get_preset("convitx_hybrid"),
     name="convitx_clip",
-    cnn="tf_efficientnet_lite0",
-    swin="swin_tiny_patch4_window7_224",
-    swin_kwargs={"embed_dim": 32, "depths": (2, 2), "num_heads": (2, 4), "window_size": 7, "patch_size": 2},
-    head_dims=(256, 64),
-    dropout=0.2,
-    input_size=224,
-    mean=INCEPTION_MEAN,
-    std=INCEPTION_STD,
-    cnn_block_stats=True,
-    swin_reads_block=2,
     clip_blocks=(3, 5, 7),
-    cnn_cam_layer="bn2",
     description=(
         "convitx_hybrid (EfficientNet-Lite0 block statistics and a Swin over its stride-8 map, native crops) "
         "with a third, frozen view: OpenAI CLIP ViT-B/16 on the whole image at 224 px (its embedding and "
-        "the class token after blocks 3, 5 and 7), fused in one head."
+        "the class token after blocks 3, 5 and 7), fused in one head: the built-in model since 2026-12-06."
     ),
 ))
 
@@ -163,20 +153,10 @@ register_preset(Preset(
     description="convitx_hybrid's structure at 32 px, for tests; never ships as a model.",
 ))
 
-register_preset(Preset(
+register_preset(replace(
+    get_preset("convitx_hybrid_test"),
     name="convitx_clip_test",
-    cnn="tf_efficientnet_lite0",
-    swin="swin_tiny_patch4_window7_224",
-    swin_kwargs={"embed_dim": 8, "depths": (1, 1), "num_heads": (1, 2), "window_size": 2, "patch_size": 1},
-    head_dims=(16,),
-    dropout=0.0,
-    input_size=32,
-    mean=INCEPTION_MEAN,
-    std=INCEPTION_STD,
-    cnn_block_stats=True,
-    swin_reads_block=2,
     clip_blocks=(5,),
-    cnn_cam_layer="bn2",
     description="convitx_clip's structure at 32 px, for tests; never ships as a model.",
 ))
 

@@ -113,7 +113,7 @@ def model_card(info: ModelInfo, run_config: dict, summary: dict, report: dict, l
         f"- verdicts: human when p_ai < {th.human_below:.3f}, AI when p_ai >= {th.ai_above:.3f}, uncertain between",
     ]
     if clip:
-        lines.append(f"- CLIP view: {CLIP_SOURCE}; the file `{CLIP_FILE_NAME}` beside this model, sha256 "
+        lines.append(f"- CLIP view: {CLIP_SOURCE}; the app's `resources/models/{CLIP_FILE_NAME}`, sha256 "
                      f"`{CLIP_SHA256}`, checked when the model loads; run by onnxruntime (its INT8 numbers, "
                      "one view per run, are the ones the head was trained on)")
     if calibration:
@@ -124,7 +124,9 @@ def model_card(info: ModelInfo, run_config: dict, summary: dict, report: dict, l
     if run_config:
         lines.append(f"- initial weights: {run_config.get('pretrained') or 'random'}; "
                      f"trained {summary.get('epochs_done', '?')} epoch(s), seed {run_config.get('seed')}, "
-                     f"augmentation '{run_config.get('augment')}', loss balance '{run_config.get('balance')}'")
+                     + (f"on the tiers {', '.join(run_config['tiers'])}" if run_config.get("tiers") else
+                        f"augmentation '{run_config.get('augment')}'")
+                     + f", loss balance '{run_config.get('balance')}'")
     train = summary.get("train") or {}
     if train:
         lines += ["", "## Training data", "",
