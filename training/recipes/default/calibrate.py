@@ -16,7 +16,7 @@ def stage_calibrate(rb: Rebuild, run: Path, force: bool) -> Path:
     if newer(out, model) and newer(out, scores) and not force:
         log(f"calibrate: {out} is up to date")
         return out
-    samples, p = held_out_scores(rb)
+    samples, p = held_out_scores(rb.work)
     labels = [s.label for s in samples] * len(p)
     details = calibrate(model, out, labels, np.concatenate(list(p.values())), max_uncertain=MAX_UNCERTAIN)
     band = details["band"]

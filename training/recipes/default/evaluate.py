@@ -54,7 +54,7 @@ def stage_evaluate(rb: Rebuild, model: Path, force: bool) -> Path:
     if newer(report_file, model) and not force:
         log(f"evaluate: {report_file} is up to date")
         return report_file
-    samples, p = held_out_scores(rb)
+    samples, p = held_out_scores(rb.work)
     info = read_info(model)
     threshold = decision_threshold(info)
     report = {"model": str(model), "name": info.name, "preset": info.preset,

@@ -142,8 +142,8 @@ def write_rows(path: Path, rows: list[dict]) -> None:
     atomic_write_bytes(path, text.getvalue().encode("utf-8"))
 
 
-def held_out_scores(rb: Rebuild) -> tuple[list[ds.Sample], dict[str, np.ndarray]]:
+def held_out_scores(work: Path) -> tuple[list[ds.Sample], dict[str, np.ndarray]]:
     """Every image's held-out p_ai per tier."""
-    samples = ds.load_samples(rb.work / "samples.json", "images")
-    rows = {r["path"]: r for r in read_rows(rb.work / "loso" / "scores.csv")}
+    samples = ds.load_samples(work / "samples.json", "images")
+    rows = {r["path"]: r for r in read_rows(work / "loso" / "scores.csv")}
     return samples, {tier: np.array([float(rows[s.path][f"p_ai_{tier}"]) for s in samples]) for tier in TIERS}
