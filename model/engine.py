@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from .checkpoint import CheckpointError, LoadedModel, load_checkpoint
-from .clip_view import ClipWeightsError, check_clip_file, clip_features, default_clip_path, feature_count
+from .clip_view import ClipWeightsError, check_clip_file, default_clip_path, feature_count
 from .config import ModelInfo, Thresholds
 from .decoding import (DEFAULT_DECODE_TIMEOUT, Decoded, DecodeStats, Decoder, DecoderPool, decode_crops,
                        start_decoders, torch_threads)
@@ -27,7 +27,7 @@ from .device import cpu_threads, describe_device, resolve_device
 from .files import ScanItem
 from .frozen import FreezeError, freeze_for_cpu, load_frozen, save_frozen
 from .heatmap import Heatmap, grad_cam
-from .imageio import load_image
+from .imageio import ImageLoadError, load_image
 from .model_file import file_sha256, read_info
 from .preprocess import covering_boxes, crops_to_tensor, decode_short_side, working_image
 from .resources import default_model_path
@@ -292,6 +292,14 @@ class Detector:
 
     # --- heatmaps ------------------------------------------------------------------------
 
+    def _clip_row(self, path: str | os.PathLike) -> np.ndarray:
+        """The image's CLIP features, from the decoder processes that hold the tower: loading a second
+        tower here would parse 90 MB holding the GIL, and freeze the window for half a second."""
+        decoded = self._decoders.submit(path).result()
+        if decoded.clip is None:
+            raise ImageLoadError(decoded.error or "the CLIP view could not be computed")
+        return decoded.clip
+
     def heatmap(self, path: str | os.PathLike) -> Heatmap:
         """Grad-CAM over tiles that cover the whole working image, stitched (overlaps averaged)."""
         cfg = self.info.preprocess
@@ -306,7 +314,7 @@ class Detector:
         tiles = crops_to_tensor(work, boxes, cfg).to(self.device)
         clip = None
         if self._clip_width:  # the whole image's CLIP features, beside every tile
-            clip = torch.from_numpy(clip_features(path, cfg.clip_blocks)).to(self.device).expand(len(tiles), -1)
+            clip = torch.from_numpy(self._clip_row(path)).to(self.device).expand(len(tiles), -1)
         with self._lock:
             cams, _ = grad_cam(self.network, tiles, joint=True, clip=clip)
         total = np.zeros((work.size[1], work.size[0]), np.float32)
