@@ -22,7 +22,7 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -m slow || [ $$? -eq 5 ]
 
-# Rebuild the built-in model (about an hour on 2 CPU cores once the data is there; see training/README.md).
+# Rebuild the built-in model (about 90 minutes on 2 CPU cores once the data is there: the frozen towers' outputs, then folds; see training/README.md).
 # Git copies (clones or bare) of madebyollin/taesd and of pool 2's and pool 3's repositories (training/README.md says how).
 MIRRORS ?= data/mirrors
 train-default: $(STAMP)
