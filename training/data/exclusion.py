@@ -50,7 +50,7 @@ class Exclusions:
     def excludes_repo(self, repo: str) -> bool:
         key = _repo_key(repo)
         # pypi:scikit-image==0.26.0 is excluded by pypi:scikit-image, and
-        # debian:plasma-workspace-wallpapers=4:5.27.5-2 by debian:plasma-workspace-wallpapers
+        # debian:some-wallpapers=4:5.27.5-2 by debian:some-wallpapers
         return key in self.repos or _unversioned(key) in self.repos
 
     def distance(self, image_hashes: Sequence[int]) -> int:

@@ -51,12 +51,12 @@ def test_dhash_agrees_with_the_shared_dedupe_script(tmp_path):
 
 
 def test_debian_and_pypi_packages_are_excluded_whatever_their_version(tmp_path):
-    lists = _exclusion_lists(tmp_path / "lists", ["debian:plasma-workspace-wallpapers (an evaluation set)",
+    lists = _exclusion_lists(tmp_path / "lists", ["debian:some-wallpapers (an evaluation set)",
                                                   "pypi:scikit-image"], [0])
     exclusions = Exclusions.load(lists)
     image = tmp_path / "wallpaper.png"
     random_pixels(64, 48, seed=4).save(image)
-    for repo in ("debian:plasma-workspace-wallpapers=4:5.27.5-2", "debian:plasma-workspace-wallpapers",
+    for repo in ("debian:some-wallpapers=4:5.27.5-2", "debian:some-wallpapers",
                  "pypi:scikit-image==0.26.0"):
         with pytest.raises(ds.DataError, match="excluded"):
             check_samples([ds.Sample(str(image), 0, "w", repo=repo)], exclusions, log=lambda m: None)

@@ -41,8 +41,8 @@ CARD_NOTES = """\
 - Pool 3 (`../shared/data/pool3`, same builder): scanned historical, noisy, low-light and re-shared
   photos, book and museum art, StyleGAN/StyleGAN2 on non-face models and other GANs, class-conditional
   diffusion, minDALL-E, Karlo, Nano Banana Pro and Ideogram 4, spread over its sources.
-- Debian's `plasma-workspace-wallpapers` and `drewnoakes/metadata-extractor-images` are left out: an
-  evaluation set comes from them.
+- Every source listed in `../shared/data/EXCLUDE_REPOS.txt` (repositories, PyPI and Debian packages an
+  evaluation set comes from) is left out: training refuses to start with one in its data.
 - scikit-image's bundled images are not used: an evaluation set comes from them.
 
 ## What this means for you
