@@ -11,6 +11,7 @@ with no OpenMP barriers between them.
 from __future__ import annotations
 
 import hashlib
+import io
 import multiprocessing
 import os
 import tempfile
@@ -21,12 +22,19 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+import torch
 
 from model.atomic import atomic_write_bytes
+from model.clip_view import CLIP_SHA256, EMBED, WIDTH, ClipTower, global_view
+from model.config import PreprocessConfig, default_info
+from model.imageio import ImageLoadError, load_image
+from model.network import create_model
+from model.preprocess import crop_pixels, normalise
 
 from ..data.datasets import Sample
-from ..data.tiers import TIERS, pair_keys
+from ..data.tiers import TIERS, pair_keys, tier_files
 from .frozen_heads import FrozenOutputs
+from .weights import load_into, read_safetensors
 
 CACHE_VERSION = 1
 APP_CROPS = 4  # the app's native crops per image (model card: 4 beat 6 on held-out sources)
@@ -47,12 +55,6 @@ class Producer:
 
     def network(self):
         """The preset with the frozen CNN loaded (its Swin branch and head stay random: never used here)."""
-        import torch
-
-        from model.network import create_model
-
-        from .weights import load_into, read_safetensors
-
         torch.manual_seed(self.seed)
         network = create_model(self.preset)
         if self.cnn_file == "none":
@@ -67,8 +69,6 @@ class Producer:
 
     def key(self) -> str:
         """A digest of the CNN's tensors (not of the file that held them), the CLIP file and the settings."""
-        from model.clip_view import CLIP_SHA256
-
         digest = hashlib.sha1(repr((CACHE_VERSION, TRAIN_CROPS, CLIP_BLOCKS, self.seed, CLIP_SHA256)).encode())
         for name, tensor in sorted(self.network().cnn.state_dict().items()):
             digest.update(name.encode())
@@ -107,8 +107,6 @@ class FeatureCache:
         return all(f"{kind}_{t}.npy" in names for kind in ("cnn", "map", "clip") for t in TIERS)
 
     def write(self, path: str, arrays: dict[str, np.ndarray]) -> None:
-        import io
-
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
         atomic_write_bytes(self.file_for(path), buffer.getvalue())
@@ -116,8 +114,6 @@ class FeatureCache:
 
 def select_clip(features: np.ndarray, blocks: tuple[int, ...]) -> np.ndarray:
     """The cached CLIP features (embedding, then CLS after each of CLIP_BLOCKS) cut to ``blocks``."""
-    from model.clip_view import EMBED, WIDTH
-
     parts = [features[:, :EMBED]]
     for block in blocks:
         at = EMBED + WIDTH * CLIP_BLOCKS.index(block)
@@ -130,29 +126,21 @@ def select_clip(features: np.ndarray, blocks: tuple[int, ...]) -> np.ndarray:
 _STATE: dict = {}
 
 
+def app_preprocess(preset: str) -> PreprocessConfig:
+    """How the app scores a model of ``preset`` that this recipe trains: native crops, up to APP_CROPS."""
+    return replace(default_info(preset).preprocess, mode="native", max_crops=APP_CROPS)
+
+
 def _start_worker(producer: Producer) -> None:
-    import torch
-
-    from model.clip_view import ClipTower
-    from model.config import default_info
-
     torch.set_num_threads(1)
     network = producer.network()
-    pre = replace(default_info(producer.preset).preprocess, mode="native", max_crops=APP_CROPS)
-    _STATE.update(network=network, pre=pre, tower=ClipTower(producer.clip_file, CLIP_BLOCKS, 1),
+    _STATE.update(network=network, pre=app_preprocess(producer.preset), tower=ClipTower(producer.clip_file, CLIP_BLOCKS, 1),
                   seed=producer.seed, folder=tempfile.mkdtemp(prefix="tiers-", dir="/dev/shm" if
                                                                os.path.isdir("/dev/shm") else None))
 
 
 def _image_features(path: str, key: str | None) -> dict[str, np.ndarray] | str:
     """Every tier's arrays for one image, or why it could not be read."""
-    import torch
-
-    from model.clip_view import global_view
-    from model.imageio import ImageLoadError, load_image
-    from model.preprocess import crop_pixels, normalise
-    from ..data.tiers import tier_files
-
     network, pre, tower = _STATE["network"], _STATE["pre"], _STATE["tower"]
     try:
         files = tier_files(path, _STATE["seed"], _STATE["folder"], key)

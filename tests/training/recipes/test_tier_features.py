@@ -8,10 +8,9 @@ import pytest
 from conftest import save_image
 from safetensors.torch import save_file
 
-from model.clip_view import EMBED, WIDTH
+from model.clip_view import CLIP_FILE_NAME, EMBED, WIDTH
 from model.network import create_model
 from model.resources import resource_path
-from model.clip_view import CLIP_FILE_NAME
 from training.data.datasets import Sample
 from training.recipes.tier_features import FeatureCache, Producer, compute_features
 

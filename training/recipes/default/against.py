@@ -8,20 +8,17 @@ own scores; pick with ``--only`` images the other model never trained on, or the
 from __future__ import annotations
 
 import argparse
-import json
 
 import numpy as np
 
 from model.checkpoint import load_checkpoint
 
-from ...data import datasets as ds
 from ...data.tiers import TIERS
 from ...evaluation.metrics import roc_auc
 from ...evaluation.text import number, percent
 from ...evaluation.tier_report import caught_at_fpr
 from ..frozen_heads import score_outputs
-from ..tier_features import FeatureCache, Producer
-from .rebuild import held_out_scores, repo_path
+from .rebuild import held_out_scores, repo_path, saved_features
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,9 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", metavar="TEXT", help="only images whose path contains TEXT")
     args = parser.parse_args(argv)
     work = repo_path(args.work)
-    settings = json.loads((work / "recipe.json").read_text(encoding="utf-8"))["settings"]
-    cnn_file = settings["pretrained"] if settings["pretrained"] == "none" else str(repo_path(settings["pretrained"]))
-    cache = FeatureCache(work / "features", Producer(cnn_file, str(repo_path(settings["clip"])), settings["preset"]))
+    cache, settings = saved_features(work)
     other = load_checkpoint(args.model).network.eval()
     samples, held = held_out_scores(work)
     keep = [i for i, s in enumerate(samples) if args.only in s.path]

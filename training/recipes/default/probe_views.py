@@ -7,8 +7,6 @@ recipe chose the CLIP blocks its preset reads (training/README.md); rerun it aft
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,8 +19,8 @@ from ...evaluation.folds import held_out_folds
 from ...evaluation.metrics import roc_auc
 from ...evaluation.text import number, percent
 from ...evaluation.tier_report import caught_at_fpr, kind_of
-from ..tier_features import CLIP_BLOCKS, FeatureCache, Producer, select_clip
-from .rebuild import repo_path
+from ..tier_features import CLIP_BLOCKS, FeatureCache, select_clip
+from .rebuild import repo_path, saved_features
 
 FEATURE_SETS = {  # name: (CNN block statistics?, CLIP blocks or None)
     "CNN statistics": (True, None),
@@ -94,9 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)  # small fits; leaves the other core to whatever else runs
     work = repo_path(args.work)
-    settings = json.loads((work / "recipe.json").read_text(encoding="utf-8"))["settings"]
-    cnn_file = settings["pretrained"] if settings["pretrained"] == "none" else str(repo_path(settings["pretrained"]))
-    cache = FeatureCache(work / "features", Producer(cnn_file, str(repo_path(settings["clip"])), settings["preset"]))
+    cache, settings = saved_features(work)
     samples = ds.load_samples(work / "samples.json", "images")
     folds = held_out_folds(samples, settings["folds"], seed=0)
     lines = ["| features | " + " | ".join(f"{t}: AUC / AI caught at 5% (photos, art above that level)" for t in TIERS)

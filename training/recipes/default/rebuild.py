@@ -24,7 +24,7 @@ from ...data import datasets as ds
 from ...data.exclusion import Exclusions, check_samples
 from ...data.tiers import TIERS
 from ..frozen_heads import HeadRecipe
-from ..tier_features import APP_CROPS, FeatureCache, Producer, compute_features
+from ..tier_features import FeatureCache, Producer, app_preprocess, compute_features
 from ..weights import load_backbone_file
 
 # Each manifest and the most images taken from it (0: all), spread over its sources: what 2 CPU cores
@@ -65,7 +65,7 @@ class Rebuild:
         self._loaded: tuple[list[ds.Sample], list] | None = None
 
     def preprocess(self) -> PreprocessConfig:
-        return replace(default_info(self.args.preset).preprocess, mode="native", max_crops=APP_CROPS)
+        return app_preprocess(self.args.preset)
 
     def new_network(self):
         """The preset with the pretrained CNN (or a random one with --pretrained none), Swin and head random."""
@@ -96,8 +96,7 @@ class Rebuild:
         return ds.subsample(samples, self.args.limit, seed=HEAD.seed) if self.args.limit else samples
 
     def producer(self) -> Producer:
-        cnn = self.args.pretrained if self.args.pretrained == "none" else str(repo_path(self.args.pretrained))
-        return Producer(cnn, str(repo_path(self.args.clip)), self.args.preset, HEAD.seed)
+        return producer_of(vars(self.args))
 
     def load(self) -> tuple[list[ds.Sample], list]:
         """The images kept by the exclusion check that could be read, and their frozen outputs per tier."""
@@ -121,6 +120,19 @@ class Rebuild:
 
     def training_summary(self) -> dict:
         return json.loads((self.work / "data.json").read_text(encoding="utf-8"))
+
+
+def producer_of(settings: dict) -> Producer:
+    """What made a rebuild's tower outputs, from its settings (the command line, or recipe.json's)."""
+    pretrained = settings["pretrained"]
+    cnn = pretrained if pretrained == "none" else str(repo_path(pretrained))
+    return Producer(cnn, str(repo_path(settings["clip"])), settings["preset"], HEAD.seed)
+
+
+def saved_features(work: Path) -> tuple[FeatureCache, dict]:
+    """A finished rebuild's feature cache and settings, for studies that read it (probe_views, against)."""
+    settings = json.loads((work / "recipe.json").read_text(encoding="utf-8"))["settings"]
+    return FeatureCache(work / "features", producer_of(settings)), settings
 
 
 def stage_outputs(rb: Rebuild) -> None:
