@@ -29,15 +29,16 @@ from model import Detector, load_image  # noqa: E402
 from model.clip_view import clip_features, clip_tower, global_view  # noqa: E402
 from model.preprocess import decode_short_side, preprocess  # noqa: E402
 
-TARGETS = {  # key: (comparison, value)
-    "scan_over_forward": (">=", 0.9),
-    "speedup_vs_naive": (">=", 3.0),
-    "forward_img_s": (">=", 15.0),
+TARGETS = {  # key: (comparison, value), issue 19's on 2 CPU cores
+    "scan_img_s": (">=", 12.0),
+    "scan_over_forward": (">=", 0.7),
+    "speedup_vs_naive": (">=", 1.5),
     "heatmap_s": ("<=", 1.0),
     "first_verdict_s": ("<=", 3.0),
     "max_gui_stall_ms": ("<=", 50.0),
     "rss_growth_mb": ("<=", 100.0),
 }
+CLIP_SCAN_TARGET = 8.0  # scan_img_s for a model that also runs a CLIP view on every image
 
 
 def forward_img_s(detector: Detector, paths: list[Path], rounds: int = 2) -> float:
@@ -45,11 +46,11 @@ def forward_img_s(detector: Detector, paths: list[Path], rounds: int = 2) -> flo
     CLIP view, its tower on each image's prepared 224 px view is part of the model's work (timed)."""
     cfg = detector.info.preprocess
     crops = [preprocess(load_image(p, decode_short_side(cfg)).image, cfg) for p in paths]
-    views = [global_view(p)[None] for p in paths] if cfg.clip_blocks is not None else None
+    views = [global_view(p)[None] for p in paths] if cfg.clip is not None else None
     step = detector.batch_size
 
     def run(i: int) -> None:
-        clip = [clip_tower(cfg.clip_blocks).features(v) for v in views[i:i + step]] if views else None
+        clip = [clip_tower(cfg.clip).features(v) for v in views[i:i + step]] if views else None
         detector.score_crops(crops[i:i + step], clip)
 
     run(0)  # warm-up
@@ -77,8 +78,8 @@ def naive_img_s(detector: Detector, paths: list[Path]) -> float:
         image = Image.open(path).convert("RGB").resize((cfg.crop_size, cfg.crop_size), Image.Resampling.BILINEAR)
         tensor = torch.from_numpy(np.asarray(image)).permute(2, 0, 1).float() / 255
         inputs = [((tensor - mean) / std)[None]]
-        if cfg.clip_blocks is not None:  # the model's CLIP view needs its tower's features of the image
-            inputs.append(torch.from_numpy(clip_features(path, cfg.clip_blocks)))
+        if cfg.clip is not None:  # the model's CLIP view needs its tower's features of the image
+            inputs.append(torch.from_numpy(clip_features(path, cfg.clip)))
         with torch.no_grad():
             network(*inputs)
     return len(paths) / (time.perf_counter() - start)
@@ -149,13 +150,16 @@ def main(argv: list[str] | None = None) -> int:
     row["scan_over_forward"] = row["scan_img_s"] / row["forward_img_s"]
     row["speedup_vs_naive"] = row["scan_img_s"] / row["naive_img_s"]
     row["heatmap_s"] = heatmap_s(detector, realistic)
-    device_label = detector.device_label
+    device_label, detector_clip = detector.device_label, detector.info.preprocess.clip is not None
     del detector
     if not args.engine_only:
         row.update(gui_metrics(args, work, realistic[0]))
     row.update(device=device_label, threads=torch.get_num_threads(), cores=cpu_threads(), model=Path(args.model).name,
                batch_size=args.batch_size)
-    print_table(row)
+    targets = dict(TARGETS)
+    if detector_clip:
+        targets["scan_img_s"] = (">=", CLIP_SCAN_TARGET)
+    print_table(row, targets)
     print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}))
     return 0
 
@@ -184,13 +188,13 @@ def link_files(paths: list[Path], folder: Path) -> None:
         os.link(path, folder / f"{index:05d}{path.suffix}")
 
 
-def print_table(row: dict) -> None:
+def print_table(row: dict, targets: dict) -> None:
     print(f"{'metric':<20}{'value':>12}  target")
     for key, value in row.items():
         shown = f"{value:.3f}" if isinstance(value, float) else str(value)
         target = ""
-        if key in TARGETS:
-            op, limit = TARGETS[key]
+        if key in targets:
+            op, limit = targets[key]
             ok = value >= limit if op == ">=" else value <= limit
             target = f"{op} {limit}  {'ok' if ok else 'MISSED'}"
         print(f"{key:<20}{shown:>12}  {target}")

@@ -45,9 +45,10 @@ def model_card_markdown(info, device_label: str = "") -> str:
         "Says “Human” below": percent(thresholds.human_below),
         "Input": f"{info.preprocess.mode}, {info.preprocess.crop_size} px crops",
     }
-    if info.preprocess.clip_blocks is not None:
-        facts["CLIP view"] = (f"{CLIP_SOURCE}; the whole image at 224 px, embedding and class token after blocks "
-                              f"{_plain(info.preprocess.clip_blocks)}")
+    clip = info.preprocess.clip
+    if clip is not None:
+        reads = "embedding and class token" if clip.embedding else "class token"
+        facts["CLIP view"] = f"{CLIP_SOURCE}; the whole image at 224 px, {reads} after blocks {_plain(clip.blocks)}"
     if device_label:
         facts["Running on"] = device_label
     return (NOT_PROOF_WARNING + "\n\n" + card + _section("This model", facts) + _section("Measured quality", info.metrics)

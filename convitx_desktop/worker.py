@@ -203,7 +203,7 @@ class Worker(QThread):
         try:
             path = job.path or default_model_path()
             options = {} if self._decode_timeout is None else {"timeout": self._decode_timeout}
-            decoders = start_decoders(read_info(path).preprocess, **options)
+            decoders = start_decoders(read_info(path).preprocess, tower_cache=cache_dir(), **options)
             self._early_decoders(decoders)
             from model import Detector
 

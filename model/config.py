@@ -4,11 +4,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from .clip_outputs import ClipOutputs
 from .presets import get_preset
 
 FORMAT_VERSION = 1
 VERDICTS = ("ai", "human", "uncertain", "error")
 PREPROCESS_MODES = ("resize", "multicrop", "native")
+KEPT_CROPS = ("all", "ends")
 
 
 @dataclass(frozen=True)
@@ -30,21 +32,39 @@ class PreprocessConfig:
     max_short_side: int = 512
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
-    # Presets with a CLIP view (model/clip_view.py): the encoder blocks whose class token it adds; the
-    # decoders then also compute the CLIP features of the whole image. None: no CLIP view.
+    # "all" of the up to ``max_crops`` crops, or their two "ends" (the first and the last: opposite
+    # corners), as the frozen-towers recipe trains and evaluates its head (training/recipes/tier_features.py).
+    keep_crops: str = "all"
+    # Presets with a CLIP view (model/clip_view.py): the encoder blocks whose class token it adds, and
+    # whether the 512-d projection comes first; the decoders then also compute the CLIP features of the
+    # whole image. None: no CLIP view.
     clip_blocks: tuple[int, ...] | None = None
+    clip_embedding: bool = True
 
     def __post_init__(self):
         if self.mode not in PREPROCESS_MODES:
             raise ValueError(f"unknown preprocessing mode {self.mode!r} (expected one of {', '.join(PREPROCESS_MODES)})")
         if self.max_crops < 1 or self.crop_size < 8 or self.max_short_side < self.crop_size:
             raise ValueError("preprocessing needs max_crops >= 1, crop_size >= 8 and max_short_side >= crop_size")
+        if self.keep_crops not in KEPT_CROPS:
+            raise ValueError(f"keep_crops is one of {', '.join(KEPT_CROPS)}, not {self.keep_crops!r}")
+
+    @property
+    def most_crops(self) -> int:
+        """The most crops one image is scored on."""
+        return min(self.max_crops, 2) if self.keep_crops == "ends" else self.max_crops
+
+    @property
+    def clip(self) -> ClipOutputs | None:
+        """The CLIP view's outputs, or None."""
+        return None if self.clip_blocks is None else ClipOutputs(self.clip_blocks, self.clip_embedding)
 
     def describe(self) -> str:
         """One line for model cards and reports."""
         if self.mode == "resize":
             return f"resize: shorter side to {self.crop_size} px, one centre crop"
-        crops = f"crop {self.crop_size} px, up to {self.max_crops} evenly spread crops, logits averaged"
+        spread = f"up to {self.max_crops} evenly spread crops"
+        crops = f"crop {self.crop_size} px, {spread if self.keep_crops == 'all' else 'the first and the last of ' + spread}, logits averaged"
         if self.mode == "native":
             whole = "; and the whole image at 224 px for the CLIP view" if self.clip_blocks is not None else ""
             return f"native: the file's own pixel grid (never shrunk), {crops}{whole}"
@@ -101,15 +121,19 @@ class ModelInfo:
         version = data.get("format_version")
         if version != FORMAT_VERSION:
             raise ValueError(f"checkpoint format version {version!r} is not supported (this app reads {FORMAT_VERSION})")
-        get_preset(data["preset"])  # unknown presets fail here with the list of known ones
+        preset = get_preset(data["preset"])  # unknown presets fail here with the list of known ones
         pre = dict(data["preprocess"])
         pre["mean"], pre["std"] = tuple(pre["mean"]), tuple(pre["std"])
         if pre.get("clip_blocks") is not None:
             pre["clip_blocks"] = tuple(pre["clip_blocks"])
+        preprocess = PreprocessConfig(**pre)
+        if preprocess.clip != preset.clip:  # the decoders would compute features the head does not read
+            raise ValueError(f"its preprocessing reads the CLIP view as {preprocess.clip}, its preset "
+                             f"{preset.name} as {preset.clip}")
         return cls(
             preset=data["preset"],
             name=data.get("name") or data["preset"],
-            preprocess=PreprocessConfig(**pre),
+            preprocess=preprocess,
             thresholds=Thresholds(**data.get("thresholds", {})),
             classes=dict(data.get("classes", {"0": "human", "1": "ai"})),
             training=dict(data.get("training", {})),
@@ -122,5 +146,6 @@ def default_info(preset_name: str, **changes) -> ModelInfo:
     """ModelInfo for a preset with its own input size and normalisation; ``changes`` override fields."""
     preset = get_preset(preset_name)
     pre = PreprocessConfig(crop_size=preset.input_size, max_short_side=max(512, preset.input_size),
-                           mean=preset.mean, std=preset.std, clip_blocks=preset.clip_blocks)
+                           mean=preset.mean, std=preset.std, clip_blocks=preset.clip_blocks,
+                           clip_embedding=preset.clip_embedding)
     return replace(ModelInfo(preset=preset_name, name=preset_name, preprocess=pre), **changes)

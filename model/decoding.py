@@ -3,7 +3,7 @@ crashes or hangs on one hostile file costs one error row, not the scan and not t
 
 Each worker process has a thread in this process that feeds it one file at a time, waits at most
 ``timeout`` seconds, and kills and restarts a worker that died or hung. The crops come back through
-a block of shared memory per worker (uint8, at most ``max_crops`` crops of ``crop_size``) and are
+a block of shared memory per worker (uint8, at most ``most_crops`` crops of ``crop_size``) and are
 converted once, straight out of the block, by ``receive`` (the engine turns them into a tensor).
 
 Workers are started with 'spawn' (forking a process that runs Qt and torch threads is unsafe) and
@@ -33,6 +33,7 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from multiprocessing.connection import wait
 from multiprocessing.shared_memory import SharedMemory
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -41,7 +42,7 @@ from provenance.copy_history import read_copy_history
 
 from .clip_view import clip_features, clip_tower
 from .config import PreprocessConfig
-from .imageio import ImageLoadError, load_image
+from .imageio import ImageLoadError, load_image, scales_on_decode
 from .device import cpu_threads
 from .preprocess import crop_pixels, decode_short_side, normalise, region_pixels, scoring_region
 
@@ -63,7 +64,7 @@ _READY = "ready"
 class DecodedPixels:
     """What a decoder returns: the crops to score and the image's full size."""
 
-    pixels: np.ndarray  # uint8 (N, crop, crop, 3), 1 <= N <= max_crops
+    pixels: np.ndarray  # uint8 (N, crop, crop, 3), 1 <= N <= most_crops
     width: int
     height: int
     history: dict = field(default_factory=dict)  # the copy's history (provenance.copy_history), a small dict
@@ -105,7 +106,10 @@ def decode_crops(path: str, cfg: PreprocessConfig) -> DecodedPixels:
         pixels = crop_pixels(decoded.image, cfg)
     else:
         pixels = region_pixels(decoded.image, decoded.box, (decoded.width, decoded.height), cfg)
-    clip = None if cfg.clip_blocks is None else clip_features(path, cfg.clip_blocks)
+    clip = None
+    if cfg.clip is not None:  # a whole PNG, WebP or HEIC decoded for the crops is what the CLIP view decodes too
+        whole = decoded.box is None and not scales_on_decode(decoded.format)
+        clip = clip_features(path, cfg.clip, decoded.image if whole else None)
     return DecodedPixels(pixels, decoded.width, decoded.height, history, clip)
 
 
@@ -122,11 +126,12 @@ def torch_threads(cores: int) -> int:
 
 
 def start_decoders(cfg: PreprocessConfig, workers: int | None = None, timeout: float = DEFAULT_DECODE_TIMEOUT,
-                   decoder: Decoder = decode_crops) -> DecoderPool:
+                   decoder: Decoder = decode_crops, tower_cache: Path | None = None) -> DecoderPool:
     """The scan's decoder processes, whose crops arrive normalised for the network (torch is imported by
-    the first file received, not here: the app starts these while torch is still being imported)."""
+    the first file received, not here: the app starts these while torch is still being imported).
+    ``tower_cache``: where a CLIP view's edited graph is kept between starts (model/tower_cache.py)."""
     return DecoderPool(cfg, workers or decode_workers(cpu_threads()), timeout, decoder,
-                       receive=partial(normalise, cfg=cfg))
+                       receive=partial(normalise, cfg=cfg), tower_cache=tower_cache)
 
 
 def timed_out_message(timeout: float) -> str:
@@ -140,10 +145,12 @@ class DecoderPool:
     them); :meth:`close` stops them."""
 
     def __init__(self, cfg: PreprocessConfig, workers: int, timeout: float = DEFAULT_DECODE_TIMEOUT,
-                 decoder: Decoder = decode_crops, receive: Callable[[np.ndarray], Any] = np.copy):
+                 decoder: Decoder = decode_crops, receive: Callable[[np.ndarray], Any] = np.copy,
+                 tower_cache: Path | None = None):
         if timeout <= 0:
             raise ValueError("the decode timeout must be more than 0 seconds")
         self.cfg, self.timeout, self.decoder, self.receive = cfg, timeout, decoder, receive
+        self.tower_cache = tower_cache
         self._tasks: queue.SimpleQueue = queue.SimpleQueue()
         self._stats = DecodeStats()
         self._stats_lock = threading.Lock()
@@ -202,7 +209,7 @@ class _Lane:
     def __init__(self, pool: DecoderPool, index: int):
         self.pool = pool
         cfg = pool.cfg
-        self.shape = (cfg.max_crops, cfg.crop_size, cfg.crop_size, 3)
+        self.shape = (cfg.most_crops, cfg.crop_size, cfg.crop_size, 3)
         self.block = SharedMemory(create=True, size=int(np.prod(self.shape)))
         self.process: Any = None
         self.conn: Any = None
@@ -244,7 +251,7 @@ class _Lane:
         parent, child = multiprocessing.Pipe()
         try:
             self.process = _DecoderProcess(
-                target=_serve, args=(child, self.pool.decoder, self.pool.cfg, self.block.name, self.shape),
+                target=_serve, args=(child, self.pool.decoder, self.pool.cfg, self.block.name, self.shape, self.pool.tower_cache),
                 name="convitx-decoder", daemon=True)
             self.process.start()
         except Exception as exc:  # out of processes, memory or file handles
@@ -367,14 +374,15 @@ class _DecoderProcess(multiprocessing.context.SpawnProcess):
 
 # --- in the worker process -----------------------------------------------------------------------
 
-def _serve(conn, decoder: Decoder, cfg: PreprocessConfig, block_name: str, shape: tuple) -> None:
+def _serve(conn, decoder: Decoder, cfg: PreprocessConfig, block_name: str, shape: tuple,
+           tower_cache: Path | None) -> None:
     """The worker's loop: a path in, crops into the shared block, ("ok", count, width, height, history,
     clip features or None) or ("error", message) out; None or a closed pipe ends it."""
     _live_and_die_with_parent()
     block = SharedMemory(name=block_name)
     out = np.ndarray(shape, np.uint8, buffer=block.buf)
-    if cfg.clip_blocks is not None:  # the tower loads within the start-up time, not the first file's
-        clip_tower(cfg.clip_blocks)
+    if cfg.clip is not None:  # the tower loads within the start-up time, not the first file's
+        clip_tower(cfg.clip, tower_cache)
     conn.send(_READY)
     while True:
         try:

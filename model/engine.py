@@ -19,7 +19,8 @@ import torch
 from PIL import Image
 
 from .checkpoint import CheckpointError, LoadedModel, load_checkpoint
-from .clip_view import ClipWeightsError, check_clip_file, default_clip_path, feature_count
+from .clip_outputs import feature_count
+from .clip_view import ClipWeightsError, check_clip_file, default_clip_path
 from .config import ModelInfo, Thresholds
 from .decoding import (DEFAULT_DECODE_TIMEOUT, Decoded, DecodeStats, Decoder, DecoderPool, decode_crops,
                        start_decoders, torch_threads)
@@ -101,7 +102,7 @@ class Detector:
             torch.set_num_threads(torch_threads(cpu_threads()))
         self.info: ModelInfo = loaded.info
         self.path = loaded.path
-        self._clip_width = feature_count(loaded.info.preprocess.clip_blocks)
+        self._clip_width = feature_count(loaded.info.preprocess.clip)
         if self._clip_width:
             _check_clip_tower()
         self.batch_size = max(1, batch_size)
@@ -158,12 +159,12 @@ class Detector:
             return cls(load_checkpoint(path), **kwargs)
         info, digest = read_info(path), file_sha256(path)
         cfg = info.preprocess
-        frozen = load_frozen(cache_dir, digest, cfg.crop_size, cfg.max_crops, feature_count(cfg.clip_blocks))
+        frozen = load_frozen(cache_dir, digest, cfg.crop_size, cfg.most_crops, feature_count(cfg.clip))
         if frozen is not None:
             return cls(LoadedModel(network=None, info=info, path=path), frozen=frozen, **kwargs)
         detector = cls(load_checkpoint(path), **kwargs)
         if detector.frozen:
-            save_frozen(cache_dir, digest, cfg.crop_size, cfg.max_crops, detector._scorer, detector._clip_width)
+            save_frozen(cache_dir, digest, cfg.crop_size, cfg.most_crops, detector._scorer, detector._clip_width)
         return detector
 
     @property

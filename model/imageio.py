@@ -96,13 +96,19 @@ def _decode(image: Image.Image, min_short_side: int | None) -> DecodedImage:
     orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
     if orientation in _SWAPS_AXES:
         width, height = height, width
-    if min_short_side and fmt == "JPEG":
+    if min_short_side and scales_on_decode(fmt):
         scale = min_short_side / min(width, height)
         if scale < 1:
             image.draft(image.mode, (math.ceil(image.size[0] * scale), math.ceil(image.size[1] * scale)))
     image.load()
     image = ImageOps.exif_transpose(image)
     return DecodedImage(image=to_rgb(image), width=width, height=height, format=fmt)
+
+
+def scales_on_decode(fmt: str) -> bool:
+    """Whether ``min_short_side`` may change how a file of format ``fmt`` decodes (only JPEG's DCT draft):
+    other files decode the same whatever is asked, and one decode can serve two uses."""
+    return fmt == "JPEG"
 
 
 def _decode_part(path: Path, image: Image.Image, region: Region) -> DecodedImage | None:

@@ -10,7 +10,7 @@ import timm
 import torch
 from torch import nn
 
-from .clip_view import feature_count
+from .clip_outputs import feature_count
 from .presets import Preset, get_preset
 
 
@@ -49,7 +49,7 @@ class ConViTX(nn.Module):
                                  preset.head_dims, preset.dropout)
 
     def clip_feature_count(self) -> int:
-        return feature_count(self.preset.clip_blocks)
+        return feature_count(self.preset.clip)
 
     def cnn_feature_count(self) -> int:
         if not self.preset.cnn_block_stats:

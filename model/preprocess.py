@@ -60,13 +60,14 @@ def crop_boxes(width: int, height: int, crop: int, columns: int, rows: int) -> l
 
 def scoring_boxes(size: tuple[int, int], cfg: PreprocessConfig) -> list[Box]:
     """At most ``max_crops`` crops of the working image: along the longer side first, then across,
-    never more than fit."""
+    never more than fit; with ``keep_crops="ends"`` only the first and the last of them."""
     width, height = size
     crops = 1 if cfg.mode == "resize" else cfg.max_crops
     along = min(crops, math.ceil(max(width, height) / cfg.crop_size))
     across = max(1, min(math.ceil(min(width, height) / cfg.crop_size), crops // along))
     columns, rows = (along, across) if width >= height else (across, along)
-    return crop_boxes(width, height, cfg.crop_size, columns, rows)
+    boxes = crop_boxes(width, height, cfg.crop_size, columns, rows)
+    return [boxes[0], boxes[-1]] if cfg.keep_crops == "ends" and len(boxes) > 2 else boxes
 
 
 def scoring_region(size: tuple[int, int], cfg: PreprocessConfig) -> Box | None:

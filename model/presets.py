@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from .clip_outputs import ClipOutputs
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 INCEPTION_MEAN = (0.5, 0.5, 0.5)
@@ -35,13 +37,20 @@ class Preset:
     # trained from scratch on a few thousand images learns more from a pretrained CNN's mid-level
     # map than from raw pixels, and costs far less.
     swin_reads_block: int | None = None
-    # CLIP view (model/clip_view.py): None, or the encoder blocks whose class token joins the 512-d
-    # embedding of the whole image. Its features enter the fusion head beside every crop's.
+    # CLIP view (model/clip_view.py): None, or the encoder blocks whose class token it reads of the whole
+    # image, after the 512-d embedding when ``clip_embedding`` (without it the tower stops after the last
+    # block read). Its features enter the fusion head beside every crop's.
     clip_blocks: tuple[int, ...] | None = None
+    clip_embedding: bool = True
     # Modules whose outputs Grad-CAM reads: the last feature map of each branch.
     cnn_cam_layer: str = "norm_pre"
     swin_cam_layer: str = "norm"
     description: str = ""
+
+    @property
+    def clip(self) -> ClipOutputs | None:
+        """The CLIP view's outputs, or None."""
+        return None if self.clip_blocks is None else ClipOutputs(self.clip_blocks, self.clip_embedding)
 
 
 _PRESETS: dict[str, Preset] = {}
@@ -133,7 +142,19 @@ register_preset(replace(
     description=(
         "convitx_hybrid (EfficientNet-Lite0 block statistics and a Swin over its stride-8 map, native crops) "
         "with a third, frozen view: OpenAI CLIP ViT-B/16 on the whole image at 224 px (its embedding and "
-        "the class token after blocks 3, 5 and 7), fused in one head: the built-in model since 2026-12-06."
+        "the class token after blocks 3, 5 and 7), fused in one head: the first built-in model with a CLIP view."
+    ),
+))
+
+register_preset(replace(
+    get_preset("convitx_clip"),
+    name="convitx_clip_mid",
+    clip_blocks=(5, 7),
+    clip_embedding=False,
+    description=(
+        "convitx_clip reading CLIP's middle blocks only: the class token after blocks 5 and 7, the tower cut "
+        "after block 7 (two thirds of its time), no embedding; as good in the same folds (training/README.md): "
+        "the built-in model since 2026-12-06."
     ),
 ))
 

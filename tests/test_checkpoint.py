@@ -61,6 +61,22 @@ def test_unknown_preset_and_future_format_are_explained(tmp_path):
             load_checkpoint(tmp_path / "x.safetensors")
 
 
+def test_a_checkpoint_whose_clip_view_disagrees_with_its_preset_is_refused_before_any_scan(tmp_path):
+    """The decoders read the preprocessing, the head the preset: features of one layout fed to the other
+    would fail on every file, so the model is refused at load with one message."""
+    from model import default_info, save_checkpoint
+    from model.config import PreprocessConfig
+
+    network = create_model("convitx_clip_test")
+    for clip in ({"clip_blocks": (5,), "clip_embedding": False}, {"clip_blocks": (3, 5)}, {"clip_blocks": None}):
+        info = default_info("convitx_clip_test", preprocess=PreprocessConfig(mode="native", crop_size=32, **clip))
+        path = save_checkpoint(network, info, tmp_path / "clip.safetensors")
+        with pytest.raises(CheckpointError, match="reads the CLIP view as .* its preset convitx_clip_test as"):
+            read_info(path)
+    fine = default_info("convitx_clip_test", preprocess=PreprocessConfig(mode="native", crop_size=32, clip_blocks=(5,)))
+    assert read_info(save_checkpoint(network, fine, tmp_path / "fine.safetensors")).preprocess.clip.blocks == (5,)
+
+
 def read_info_raw(path):
     from safetensors import safe_open
 

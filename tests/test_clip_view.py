@@ -1,6 +1,8 @@
 """A model with a CLIP view: the app scores it with the features training cached, and says so when the tower is missing."""
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -8,7 +10,9 @@ import torch
 from conftest import save_image
 from model import Detector, create_model, default_info, save_checkpoint
 from model.checkpoint import CheckpointError
-from model.clip_view import ClipTower, clip_features, default_clip_path, global_view
+from model.clip_outputs import ClipOutputs
+from model.clip_view import ClipTower, clip_features, clip_tower, default_clip_path, global_view
+from model.decoding import decode_crops
 from model.config import PreprocessConfig
 from training.recipes.tier_features import CLIP_BLOCKS, select_clip
 
@@ -28,11 +32,41 @@ def clip_model(tmp_path_factory):
     return save_checkpoint(network, info, tmp_path_factory.mktemp("clip") / "clip.safetensors")
 
 
-def test_the_app_computes_the_clip_features_training_cached(tmp_path):
+@pytest.mark.parametrize("outputs", [ClipOutputs((5,)), ClipOutputs((5, 7), embedding=False)],
+                         ids=["embedding and block 5", "blocks 5 and 7, tower cut after 7"])
+def test_the_app_computes_the_clip_features_training_cached(tmp_path, outputs):
     photo = save_image(tmp_path / "photo.jpg", 1200, 800, seed=1, quality=92)
-    training_side = select_clip(ClipTower(default_clip_path(), CLIP_BLOCKS, threads=1).features(global_view(photo)[None]),
-                                (5,))
-    assert np.array_equal(clip_features(photo, (5,)), training_side)  # the same numbers, bit for bit
+    training_tower = ClipTower(default_clip_path(), ClipOutputs(CLIP_BLOCKS), threads=1)
+    training_side = select_clip(training_tower.features(global_view(photo)[None]), outputs)
+    assert np.array_equal(clip_features(photo, outputs), training_side)  # the same numbers, bit for bit
+
+
+@pytest.mark.parametrize("name, size, kw", [("shot.png", (900, 600), {}), ("art.webp", (640, 960), {}),
+                                            ("photo.jpg", (1600, 1200), {"quality": 90}),
+                                            ("upright.jpg", (800, 1200), {"quality": 90})])
+def test_the_decoders_clip_view_equals_the_files_whatever_path_the_crops_took(tmp_path, name, size, kw):
+    """A PNG or WebP decoded whole for its crops hands that decode to the CLIP view; a JPEG, cut to its crops'
+    rows or decoded whole, is decoded again at reduced scale, as training decodes it."""
+    path = save_image(tmp_path / name, *size, seed=3, **kw)
+    outputs = ClipOutputs((5,), embedding=False)
+    cfg = PreprocessConfig(mode="native", max_crops=4, keep_crops="ends", clip_blocks=(5,), clip_embedding=False)
+    assert np.array_equal(decode_crops(str(path), cfg).clip, clip_tower(outputs).features(global_view(path)[None]))
+
+
+def test_the_edited_tower_is_kept_and_a_later_start_needs_no_onnx_package(tmp_path, monkeypatch):
+    photo = global_view(save_image(tmp_path / "photo.jpg", 700, 500, seed=2, quality=90))[None]
+    outputs = ClipOutputs((3, 5), embedding=False)
+    first = ClipTower(default_clip_path(), outputs, threads=1, cache_dir=tmp_path / "cache").features(photo)
+    monkeypatch.setitem(sys.modules, "onnx", None)  # `import onnx` now fails
+    again = ClipTower(default_clip_path(), outputs, threads=1, cache_dir=tmp_path / "cache").features(photo)
+    assert np.array_equal(first, again)
+    kept = next((tmp_path / "cache").glob("*.onnx"))
+    kept.write_bytes(kept.read_bytes()[:-100] + bytes(100))  # damaged: edited again (which needs onnx)
+    with pytest.raises(ImportError):
+        ClipTower(default_clip_path(), outputs, threads=1, cache_dir=tmp_path / "cache")
+    monkeypatch.delitem(sys.modules, "onnx")
+    rebuilt = ClipTower(default_clip_path(), outputs, threads=1, cache_dir=tmp_path / "cache").features(photo)
+    assert np.array_equal(first, rebuilt)
 
 
 def test_a_clip_model_scores_every_file_the_same_frozen_or_eager_and_draws_heatmaps(tmp_path, clip_model):

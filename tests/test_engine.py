@@ -76,6 +76,28 @@ def test_a_network_that_cannot_be_frozen_keeps_scoring_eagerly():
         freeze_for_cpu(Wobbly(), 8)
 
 
+def test_a_model_trained_on_the_two_end_crops_is_scored_on_exactly_those(tmp_path):
+    """keep_crops="ends": the first and the last crop of the layout, from either decode path, as the
+    frozen-towers recipe cut them (crops[[0, -1]] of all of them) for its head and its evaluation."""
+    import numpy as np
+
+    from model.config import PreprocessConfig
+    from model.decoding import decode_crops
+    from model.imageio import load_image
+    from model.preprocess import crop_pixels
+
+    every = PreprocessConfig(mode="native", crop_size=64, max_crops=4)
+    ends = PreprocessConfig(mode="native", crop_size=64, max_crops=4, keep_crops="ends")
+    # a row of 4, a column of 4, a 2 x 2 grid, a row of 3, one enlarged crop, two crops
+    for size in ((301, 97), (97, 301), (120, 110), (200, 70), (40, 30), (100, 64)):
+        file = tmp_path / f"{size[0]}x{size[1]}.jpg"
+        noise_image(*size, seed=size[0]).save(file, quality=90)
+        laid_out = crop_pixels(load_image(file).image, every)
+        recipe = laid_out[[0, -1]] if len(laid_out) > 2 else laid_out
+        assert np.array_equal(crop_pixels(load_image(file).image, ends), recipe), size
+        assert np.array_equal(decode_crops(str(file), ends).pixels, recipe), size  # rows-only decode where it can
+
+
 def test_preprocess_cuts_the_same_crops_as_the_whole_working_image():
     from model.config import PreprocessConfig
     from model.preprocess import crops_to_tensor, preprocess, scoring_boxes, working_image

@@ -10,6 +10,7 @@ with no OpenMP barriers between them.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import multiprocessing
@@ -25,7 +26,8 @@ import numpy as np
 import torch
 
 from model.atomic import atomic_write_bytes
-from model.clip_view import CLIP_SHA256, EMBED, WIDTH, ClipTower, global_view
+from model.clip_outputs import EMBED, WIDTH, ClipOutputs
+from model.clip_view import CLIP_SHA256, ClipTower, global_view
 from model.config import PreprocessConfig, default_info
 from model.imageio import ImageLoadError, load_image
 from model.network import create_model
@@ -37,8 +39,8 @@ from .frozen_heads import FrozenOutputs
 from .weights import load_into, read_safetensors
 
 CACHE_VERSION = 1
-APP_CROPS = 4  # the app's native crops per image (model card: 4 beat 6 on held-out sources)
-TRAIN_CROPS = 2  # of the app's up-to-4 native crops, the first and the last (opposite corners)
+APP_CROPS = 4  # native crops per image laid out (model card: 4 beat 6 on held-out sources)
+TRAIN_CROPS = 2  # of them, the first and the last (opposite corners): what the head trains on and the app scores
 CLIP_BLOCKS = (3, 5, 7, 9, 11)  # class tokens kept: the head chooses among them by folds
 
 
@@ -50,7 +52,7 @@ class Producer:
 
     cnn_file: str
     clip_file: str
-    preset: str = "convitx_clip"
+    preset: str = "convitx_clip_mid"
     seed: int = 0
 
     def network(self):
@@ -82,17 +84,19 @@ class FeatureCache:
         self.folder.mkdir(parents=True, exist_ok=True)
 
     def file_for(self, path: str) -> Path:
+        """The entry of ``path`` (its tiers are laundered by path, so the path is part of the name) as it is
+        now: named by the file's bytes, not its time stamp, so a data folder copied afresh keeps its entries."""
         info = os.stat(path)
-        name = f"{os.path.abspath(path)}|{info.st_size}|{info.st_mtime_ns}|{self.key}"
+        name = f"{os.path.abspath(path)}|{content_digest(path, info.st_size, info.st_mtime_ns)}|{self.key}"
         return self.folder / f"{hashlib.sha1(name.encode('utf-8')).hexdigest()}.npz"
 
-    def read(self, path: str, clip_blocks: tuple[int, ...] | None) -> FrozenOutputs | None:
-        """One view per tier (TIERS order), with the CLIP features of ``clip_blocks`` (None: no CLIP view)."""
+    def read(self, path: str, clip: ClipOutputs | None) -> FrozenOutputs | None:
+        """One view per tier (TIERS order), with the CLIP features a view reading ``clip`` gets (None: no CLIP view)."""
         try:
             with np.load(self.file_for(path)) as data:
                 return FrozenOutputs(features=[data[f"cnn_{t}"] for t in TIERS],
                                      swin_inputs=[data[f"map_{t}"] for t in TIERS],
-                                     clip=[None if clip_blocks is None else select_clip(data[f"clip_{t}"], clip_blocks)
+                                     clip=[None if clip is None else select_clip(data[f"clip_{t}"], clip)
                                            for t in TIERS])
         except (OSError, KeyError, ValueError, EOFError):
             return None
@@ -112,10 +116,17 @@ class FeatureCache:
         atomic_write_bytes(self.file_for(path), buffer.getvalue())
 
 
-def select_clip(features: np.ndarray, blocks: tuple[int, ...]) -> np.ndarray:
-    """The cached CLIP features (embedding, then CLS after each of CLIP_BLOCKS) cut to ``blocks``."""
-    parts = [features[:, :EMBED]]
-    for block in blocks:
+@functools.lru_cache(maxsize=None)
+def content_digest(path: str, size: int, mtime_ns: int) -> str:
+    """sha1 of the file's bytes, read once per process for each size and time stamp it has."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha1").hexdigest()
+
+
+def select_clip(features: np.ndarray, clip: ClipOutputs) -> np.ndarray:
+    """The cached CLIP features (embedding, then CLS after each of CLIP_BLOCKS) cut to what ``clip`` reads."""
+    parts = [features[:, :EMBED]] if clip.embedding else []
+    for block in clip.blocks:
         at = EMBED + WIDTH * CLIP_BLOCKS.index(block)
         parts.append(features[:, at:at + WIDTH])
     return np.concatenate(parts, axis=1)
@@ -127,14 +138,15 @@ _STATE: dict = {}
 
 
 def app_preprocess(preset: str) -> PreprocessConfig:
-    """How the app scores a model of ``preset`` that this recipe trains: native crops, up to APP_CROPS."""
-    return replace(default_info(preset).preprocess, mode="native", max_crops=APP_CROPS)
+    """How the app scores a model of ``preset`` that this recipe trains: native crops, the two ends of up to
+    APP_CROPS, the crops its head was trained and evaluated on."""
+    return replace(default_info(preset).preprocess, mode="native", max_crops=APP_CROPS, keep_crops="ends")
 
 
 def _start_worker(producer: Producer) -> None:
     torch.set_num_threads(1)
     network = producer.network()
-    _STATE.update(network=network, pre=app_preprocess(producer.preset), tower=ClipTower(producer.clip_file, CLIP_BLOCKS, 1),
+    _STATE.update(network=network, pre=app_preprocess(producer.preset), tower=ClipTower(producer.clip_file, ClipOutputs(CLIP_BLOCKS), 1),
                   seed=producer.seed, folder=tempfile.mkdtemp(prefix="tiers-", dir="/dev/shm" if
                                                                os.path.isdir("/dev/shm") else None))
 
@@ -150,7 +162,6 @@ def _image_features(path: str, key: str | None) -> dict[str, np.ndarray] | str:
     try:
         for tier, (file, how) in files.items():
             crops = crop_pixels(load_image(file).image, pre)
-            crops = crops[[0, len(crops) - 1]] if len(crops) > TRAIN_CROPS else crops
             with torch.inference_mode():
                 features, maps = network.cnn_outputs(normalise(crops, pre))
             arrays[f"cnn_{tier}"] = features.numpy().astype(np.float16)
@@ -203,11 +214,11 @@ def fill_cache(paths: Sequence[str], cache: FeatureCache, producer: Producer, wo
 
 
 def compute_features(samples: Sequence[Sample], cache: FeatureCache, producer: Producer,
-                     clip_blocks: tuple[int, ...] | None, workers: int = 2,
+                     clip: ClipOutputs | None, workers: int = 2,
                      log: Callable[[str], None] = print) -> list[FrozenOutputs | None]:
     """Every sample's outputs per tier (None for an unreadable image), computed once and cached."""
     paths = [s.path for s in samples]
     failed = fill_cache(paths, cache, producer, workers, log, keys=pair_keys(samples))
     if failed:
         log(f"tier features: {len(failed)} unreadable images left out")
-    return [None if p in failed else cache.read(p, clip_blocks) for p in paths]
+    return [None if p in failed else cache.read(p, clip) for p in paths]

@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     other = load_checkpoint(args.model).network.eval()
     samples, held = held_out_scores(work)
     keep = [i for i, s in enumerate(samples) if args.only in s.path]
-    outputs = [cache.read(samples[i].path, other.preset.clip_blocks) for i in keep]
+    outputs = [cache.read(samples[i].path, other.preset.clip) for i in keep]
     labels = np.array([samples[i].label for i in keep])
     print(f"{len(keep)} images ({int(labels.sum())} AI); ROC-AUC and AI caught at 5% human FPR, other -> rebuild")
     for view, tier in enumerate(TIERS):

@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"CNN-branch weights (default {DEFAULT_BACKBONE}); 'none' to start random (tests)")
     p.add_argument("--clip", default=DEFAULT_CLIP, metavar="PATH",
                    help=f"the CLIP tower's file (default {DEFAULT_CLIP}, put there by packaging/fetch_clip.py)")
+    p.add_argument("--head-seed", type=int, default=HEAD.seed, metavar="N",
+                   help=f"seed of the Swin branch's and the head's start and batch order (default {HEAD.seed}); "
+                        "data, tiers and folds stay: a second seed tells a real difference from luck")
     p.add_argument("--positive-head", action="store_true",
                    help="keep the head's last layer non-negative (only evidence of generation raises the score)")
     p.add_argument("--preset", default=DEFAULT_PRESET, help="architecture (tests use convitx_clip_test)")
@@ -67,6 +70,8 @@ def _fingerprint(args: argparse.Namespace, data: list[str]) -> str:
 
     keys = {"data": data, "preset": args.preset, "pretrained": args.pretrained, "clip": args.clip, "limit": args.limit,
             "folds": args.folds, "exclusions": args.exclusions, "positive_head": args.positive_head}
+    if args.head_seed != HEAD.seed:  # work folders of the default seed keep the fingerprint they had
+        keys["head_seed"] = args.head_seed
     return hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -105,9 +110,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"default recipe: {work} holds a run with other settings (data, preset or limits changed); "
                   "use --force all, or another --work", file=sys.stderr)
             return 2
-    recipe_file.write_text(json.dumps({"fingerprint": fingerprint, "settings": vars(args), "data": data,
-                                       "head": asdict(HEAD)}, indent=2), encoding="utf-8")
     rb = Rebuild(args, work, data)
+    recipe_file.write_text(json.dumps({"fingerprint": fingerprint, "settings": vars(args), "data": data,
+                                       "head": asdict(rb.head())}, indent=2), encoding="utf-8")
     try:
         if "outputs" in stages:
             stage_outputs(rb)

@@ -11,7 +11,7 @@ import argparse
 import numpy as np
 import torch
 
-from model.clip_view import EMBED
+from model.clip_outputs import ClipOutputs
 
 from ...data import datasets as ds
 from ...data.tiers import TIERS
@@ -22,27 +22,31 @@ from ...evaluation.tier_report import caught_at_fpr, kind_of
 from ..tier_features import CLIP_BLOCKS, FeatureCache, select_clip
 from .rebuild import repo_path, saved_features
 
-FEATURE_SETS = {  # name: (CNN block statistics?, CLIP blocks or None)
+FEATURE_SETS = {  # name: (CNN block statistics?, CLIP outputs or None)
     "CNN statistics": (True, None),
-    "CLIP embedding": (False, ()),
-    "CLIP embedding + block 11": (False, (11,)),
-    "CLIP embedding + blocks 5, 7": (False, (5, 7)),
-    "CLIP embedding + blocks 3, 5, 7": (False, (3, 5, 7)),
-    "CLIP embedding + blocks 3-11": (False, CLIP_BLOCKS),
-    "CNN + CLIP blocks 3, 5, 7": (True, (3, 5, 7)),
+    "CLIP embedding": (False, ClipOutputs(())),
+    "CLIP embedding + block 11": (False, ClipOutputs((11,))),
+    "CLIP embedding + blocks 5, 7": (False, ClipOutputs((5, 7))),
+    "CLIP embedding + blocks 3, 5, 7": (False, ClipOutputs((3, 5, 7))),
+    "CLIP embedding + blocks 3-11": (False, ClipOutputs(CLIP_BLOCKS)),
+    "CLIP blocks 5, 7 (tower cut after block 7)": (False, ClipOutputs((5, 7), embedding=False)),
+    "CLIP blocks 3, 5, 7 (tower cut after block 7)": (False, ClipOutputs((3, 5, 7), embedding=False)),
+    "CLIP blocks 5, 7, 9 (tower cut after block 9)": (False, ClipOutputs((5, 7, 9), embedding=False)),
+    "CLIP blocks 3, 5, 7, 9 (tower cut after block 9)": (False, ClipOutputs((3, 5, 7, 9), embedding=False)),
+    "CNN + CLIP embedding + blocks 3, 5, 7": (True, ClipOutputs((3, 5, 7))),
 }
 
 
-def features(cache: FeatureCache, samples: list[ds.Sample], cnn: bool, blocks: tuple | None) -> dict[str, np.ndarray]:
+def features(cache: FeatureCache, samples: list[ds.Sample], cnn: bool,
+             clip: ClipOutputs | None) -> dict[str, np.ndarray]:
     """Per tier, one row per image: the CNN statistics averaged over its crops and/or its CLIP features."""
     rows: dict[str, list[np.ndarray]] = {t: [] for t in TIERS}
     for sample in samples:
         with np.load(cache.file_for(sample.path)) as data:
             for tier in TIERS:
                 parts = [data[f"cnn_{tier}"].astype(np.float32).mean(0)] if cnn else []
-                if blocks is not None:
-                    parts.append(select_clip(data[f"clip_{tier}"], blocks)[0].astype(np.float32) if blocks
-                                 else data[f"clip_{tier}"][0, :EMBED].astype(np.float32))
+                if clip is not None:
+                    parts.append(select_clip(data[f"clip_{tier}"], clip)[0].astype(np.float32))
                 rows[tier].append(np.concatenate(parts))
     return {tier: np.stack(r) for tier, r in rows.items()}
 
@@ -65,8 +69,9 @@ def fit_probe(x: np.ndarray, y: np.ndarray, w: np.ndarray, decay: float = 1e-3):
     return lambda z: linear(torch.tensor((z - mean) / scale, dtype=torch.float32)).squeeze(1).detach().numpy()
 
 
-def probe(cache: FeatureCache, samples: list[ds.Sample], folds: np.ndarray, cnn: bool, blocks) -> dict:
-    x = features(cache, samples, cnn, blocks)
+def probe(cache: FeatureCache, samples: list[ds.Sample], folds: np.ndarray, cnn: bool,
+          clip: ClipOutputs | None) -> dict:
+    x = features(cache, samples, cnn, clip)
     y = np.array([s.label for s in samples])
     weights = ds.sample_weights(samples, "class+source")
     scores = {t: np.zeros(len(y)) for t in TIERS}
@@ -97,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     folds = held_out_folds(samples, settings["folds"], seed=0)
     lines = ["| features | " + " | ".join(f"{t}: AUC / AI caught at 5% (photos, art above that level)" for t in TIERS)
              + " |", "|---|" + "---|" * len(TIERS)]
-    for name, (cnn, blocks) in FEATURE_SETS.items():
-        result = probe(cache, samples, folds, cnn, blocks)
+    for name, (cnn, clip) in FEATURE_SETS.items():
+        result = probe(cache, samples, folds, cnn, clip)
         cells = [f"{number(r['auc'])} / {percent(r['caught_at_5pct'])} ({percent(r['photo_above'])}, "
                  f"{percent(r['art_above'])})" for r in result.values()]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")

@@ -36,7 +36,7 @@ DEFAULT_CLIP = f"resources/models/{CLIP_FILE_NAME}"
 DEFAULT_OUT = "resources/models/convitx_default.safetensors"
 DEFAULT_WORK = "runs/default"
 DEFAULT_NAME = "ConViTX default (frozen EfficientNet-Lite0 + Swin over its map, native crops, and a CLIP ViT-B/16 view)"
-DEFAULT_PRESET = "convitx_clip"
+DEFAULT_PRESET = "convitx_clip_mid"
 STAGES = ("outputs", "loso", "train", "calibrate", "evaluate", "export")
 CHECK_CONDITIONS = ("jpeg_q90", "crop_256")  # the targets' conditions, scored the way the app scores
 MAX_UNCERTAIN = 0.1  # the calibrated band holds at most this share of the held-out images (all tiers)
@@ -71,14 +71,14 @@ class Rebuild:
         """The preset with the pretrained CNN (or a random one with --pretrained none), Swin and head random."""
         import torch
 
-        torch.manual_seed(HEAD.seed)
+        torch.manual_seed(self.args.head_seed)
         network = create_model(self.args.preset)
         if self.args.pretrained != "none":
             load_backbone_file(network, repo_path(self.args.pretrained))
         return network
 
     def head(self) -> HeadRecipe:
-        return replace(HEAD, epochs=self.args.epochs, positive=self.args.positive_head)
+        return replace(HEAD, epochs=self.args.epochs, positive=self.args.positive_head, seed=self.args.head_seed)
 
     def info(self, name: str, training: dict | None = None):
         return default_info(self.args.preset, name=name, preprocess=self.preprocess(), training=training or {})
@@ -105,7 +105,7 @@ class Rebuild:
                                    log=log)
             producer = self.producer()
             outputs = compute_features(report.kept, FeatureCache(self.work / "features", producer), producer,
-                                       get_preset(self.args.preset).clip_blocks, workers=self.args.workers, log=log)
+                                       get_preset(self.args.preset).clip, workers=self.args.workers, log=log)
             kept = [(s, o) for s, o in zip(report.kept, outputs) if o is not None]
             samples = [s for s, _ in kept]
             ds.save_samples(self.work / "samples.json", images=samples)

@@ -23,7 +23,7 @@ def stage_train(rb: Rebuild, force: bool) -> Path:
     network = train_head(rb.new_network(), samples, outputs, rb.head(), log=log)
     run.mkdir(parents=True, exist_ok=True)
     save_checkpoint(network, rb.info(DEFAULT_NAME, training=rb.training_summary()), model)
-    recipe = {"pretrained": rb.args.pretrained, "clip": rb.args.clip, "frozen": "cnn and clip", "seed": HEAD.seed,
+    recipe = {"pretrained": rb.args.pretrained, "clip": rb.args.clip, "frozen": "cnn and clip", "seed": rb.args.head_seed,
               "tiers": list(TIERS), "balance": HEAD.balance, "head": asdict(rb.head())}
     (run / "config.json").write_text(json.dumps(recipe, indent=2), encoding="utf-8")
     (run / "done.json").write_text(json.dumps({"epochs_done": rb.args.epochs, "reason": "done"}), encoding="utf-8")
