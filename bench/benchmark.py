@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,7 +24,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from images import make_folder  # noqa: E402
 
-from model import Detector, load_image  # noqa: E402
+from model import Detector, load_image  # noqa: E402  (first: it sets torch's thread policy, as the app does)
+import torch  # noqa: E402
 from model.clip_view import clip_features, clip_tower, global_view  # noqa: E402
 from model.preprocess import decode_short_side, preprocess  # noqa: E402
 

@@ -25,7 +25,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QThread, Signal
 
-from model.files import ScanItem, file_columns, path_key
+from model.columns import row_columns
+from model.files import ScanItem, path_key
 
 from .settings import cache_dir
 
@@ -203,7 +204,7 @@ class Worker(QThread):
         try:
             path = job.path or default_model_path()
             options = {} if self._decode_timeout is None else {"timeout": self._decode_timeout}
-            decoders = start_decoders(read_info(path).preprocess, tower_cache=cache_dir(), **options)
+            decoders = start_decoders(read_info(path).preprocess, tower_cache=cache_dir(), staged=True, **options)
             self._early_decoders(decoders)
             from model import Detector
 
@@ -257,7 +258,7 @@ class Worker(QThread):
             return
         files = (path for path in job.paths if os.path.isfile(path))  # stops after a few: may run in the GUI thread
         try:
-            decoders.prefetch(list(itertools.islice(files, decoders.workers)))
+            decoders.prefetch(list(itertools.islice(files, decoders.workers)), row_columns)
         except RuntimeError:  # the load failed and closed them meanwhile: the scan waits for a model as before
             pass
 
@@ -379,10 +380,3 @@ class Worker(QThread):
         save_overlay(heatmap, job.folder / heatmap_file_name(index, path), job.opacity)
         return True
 
-
-def row_columns(path: Path) -> dict:
-    """What a row carries beside the score: provenance, and the file's size and time (as ``convitx scan``
-    writes them, so an exported CSV can be resumed or compared with the command line's)."""
-    from model.cli import provenance_columns
-
-    return {**provenance_columns(path), **file_columns(path)}

@@ -3,7 +3,13 @@
 Pure torch + timm; never imports Qt or the training code. Names are imported lazily, so light
 modules (model.results, model.resources, model.device's constants) load without torch.
 """
+import os
 from importlib import import_module
+
+# Torch scores beside the decoder processes on the same cores: its OpenMP threads must sleep, not spin,
+# while they wait for work, or they burn the CPU the decoders need (bench/NOTES.md: the scan 5-10% faster
+# on 2 cores). Read once, when torch loads: here, before any module of this package imports it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 _EXPORTS = {
     "CheckpointError": "model_file", "LoadedModel": "checkpoint", "load_checkpoint": "checkpoint",

@@ -13,7 +13,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from model.files import ScanItem, expand_paths, file_columns, path_key  # stdlib only: --help stays fast
+from model.columns import provenance_columns  # stdlib only: --help stays fast
+from model.files import ScanItem, expand_paths, file_columns, path_key
 
 EXIT_OK, EXIT_SOME_ERRORS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -169,13 +170,6 @@ def stamped(items: Iterable[ScanItem], stamps: dict[str, dict]) -> Iterator[Scan
     for item in items:
         stamps[path_key(item.path)] = file_columns(item.path)
         yield item
-
-
-def provenance_columns(path: Path) -> dict[str, str]:
-    from provenance import read_provenance
-
-    found = read_provenance(path)
-    return {"provenance": found.status, "provenance_detail": found.detail}
 
 
 def heatmap_file_name(index: int, path: str | Path) -> str:

@@ -81,6 +81,7 @@ class Decoded:
     error: str = ""
     history: dict = field(default_factory=dict)
     clip: np.ndarray | None = None
+    extra: dict | None = None  # the annotator's columns, computed in the decoder process too
 
 
 @dataclass
@@ -94,6 +95,10 @@ class DecodeStats:
 
 
 Decoder = Callable[[str, PreprocessConfig], DecodedPixels]
+# Extra columns for a row (e.g. provenance), computed by the decoder process after the pixels: parsing
+# metadata in this process would hold its GIL against the window's painting (bench/NOTES.md), and a
+# native metadata reader that crashes costs the row, as a decoder does. Module-level, like a Decoder.
+Annotator = Callable[[str], dict]
 
 
 def decode_crops(path: str, cfg: PreprocessConfig) -> DecodedPixels:
@@ -126,12 +131,14 @@ def torch_threads(cores: int) -> int:
 
 
 def start_decoders(cfg: PreprocessConfig, workers: int | None = None, timeout: float = DEFAULT_DECODE_TIMEOUT,
-                   decoder: Decoder = decode_crops, tower_cache: Path | None = None) -> DecoderPool:
+                   decoder: Decoder = decode_crops, tower_cache: Path | None = None,
+                   staged: bool = False) -> DecoderPool:
     """The scan's decoder processes, whose crops arrive normalised for the network (torch is imported by
     the first file received, not here: the app starts these while torch is still being imported).
-    ``tower_cache``: where a CLIP view's edited graph is kept between starts (model/tower_cache.py)."""
+    ``tower_cache``: where a CLIP view's edited graph is kept between starts (model/tower_cache.py);
+    ``staged``: only the first process starts now, the others at :meth:`DecoderPool.start_all`."""
     return DecoderPool(cfg, workers or decode_workers(cpu_threads()), timeout, decoder,
-                       receive=partial(normalise, cfg=cfg), tower_cache=tower_cache)
+                       receive=partial(normalise, cfg=cfg), tower_cache=tower_cache, staged=staged)
 
 
 def timed_out_message(timeout: float) -> str:
@@ -142,15 +149,21 @@ class DecoderPool:
     """``workers`` decoder processes behind one queue; :meth:`submit` returns a Future of Decoded.
 
     Processes start now, in the background (a scan that comes before they are ready waits for
-    them); :meth:`close` stops them."""
+    them); with ``staged``, only the first: the app's first verdict waits for torch's import and the
+    network, which the others' start-up (imports, the CLIP tower) would slow on a 2-core machine
+    (bench/NOTES.md), so they start at :meth:`start_all`, once the network is loaded. :meth:`close`
+    stops them."""
 
     def __init__(self, cfg: PreprocessConfig, workers: int, timeout: float = DEFAULT_DECODE_TIMEOUT,
                  decoder: Decoder = decode_crops, receive: Callable[[np.ndarray], Any] = np.copy,
-                 tower_cache: Path | None = None):
+                 tower_cache: Path | None = None, staged: bool = False):
         if timeout <= 0:
             raise ValueError("the decode timeout must be more than 0 seconds")
         self.cfg, self.timeout, self.decoder, self.receive = cfg, timeout, decoder, receive
         self.tower_cache = tower_cache
+        self._all_started = threading.Event()
+        if not staged:
+            self._all_started.set()
         self._tasks: queue.SimpleQueue = queue.SimpleQueue()
         self._stats = DecodeStats()
         self._stats_lock = threading.Lock()
@@ -159,7 +172,8 @@ class DecoderPool:
         self.workers = max(1, workers)
         self._lanes = [_Lane(self, index) for index in range(self.workers)]
 
-    def submit(self, path: str | os.PathLike) -> Future:
+    def submit(self, path: str | os.PathLike, annotate: Annotator | None = None) -> Future:
+        """A Future of the file's Decoded, with ``annotate``'s columns as its ``extra``."""
         if self._closed.is_set():
             raise RuntimeError("the decoder pool is closed")
         with self._stats_lock:
@@ -167,14 +181,18 @@ class DecoderPool:
         if early is not None and not early.cancelled():
             return early
         future: Future = Future()
-        self._tasks.put((os.fspath(path), future))
+        self._tasks.put((os.fspath(path), annotate, future))
         return future
 
-    def prefetch(self, paths: list[str]) -> None:
+    def start_all(self) -> None:
+        """Start the processes a staged pool held back (nothing for one that started them all)."""
+        self._all_started.set()
+
+    def prefetch(self, paths: list[str], annotate: Annotator | None = None) -> None:
         """Start decoding ``paths`` now (the app: the files dropped while the network still loads); the
         next :meth:`submit` of one of them gets that decode instead of starting another."""
         for path in paths:
-            future = self.submit(path)
+            future = self.submit(path, annotate)
             with self._stats_lock:
                 self._early[os.fspath(path)] = future
 
@@ -187,6 +205,7 @@ class DecoderPool:
         if self._closed.is_set():
             return
         self._closed.set()
+        self._all_started.set()  # lanes held back go straight to their end
         for _ in self._lanes:
             self._tasks.put(None)
         for lane in self._lanes:
@@ -207,7 +226,7 @@ class _Lane:
     """One worker process, its shared block, and the thread here that feeds and watches it."""
 
     def __init__(self, pool: DecoderPool, index: int):
-        self.pool = pool
+        self.pool, self.index = pool, index
         cfg = pool.cfg
         self.shape = (cfg.most_crops, cfg.crop_size, cfg.crop_size, 3)
         self.block = SharedMemory(create=True, size=int(np.prod(self.shape)))
@@ -219,15 +238,18 @@ class _Lane:
         self.thread.start()
 
     def _run(self) -> None:
-        self._start()
+        if self.index:
+            self.pool._all_started.wait()
+        if not self.pool._closed.is_set():
+            self._start()
         while (task := self.pool._tasks.get()) is not None:
-            path, future = task
+            path, annotate, future = task
             if self.pool._closed.is_set() or not future.set_running_or_notify_cancel():
                 future.cancel()
                 continue
             started = time.monotonic()
             try:
-                decoded = self._decode(path)
+                decoded = self._decode(path, annotate)
             except BaseException as exc:  # never leave a scan waiting on a Future no one will set
                 future.set_exception(exc)
                 continue
@@ -287,23 +309,23 @@ class _Lane:
         log.warning("no decoder process would start; decoding in this process, without crash isolation")
         return False
 
-    def _decode(self, path: str) -> Decoded:
+    def _decode(self, path: str, annotate: Annotator | None) -> Decoded:
         for _ in range(1 + CRASH_RETRIES):
             if self.isolated:
                 self.isolated = self._ensure_worker()
             if not self.isolated:
-                return self._decode_here(path)
-            decoded = self._attempt(path)
+                return self._decode_here(path, annotate)
+            decoded = self._attempt(path, annotate)
             if decoded is not None:
                 return decoded
             self._kill()
             self._start()
         return Decoded(error=CRASHED)
 
-    def _attempt(self, path: str) -> Decoded | None:
+    def _attempt(self, path: str, annotate: Annotator | None) -> Decoded | None:
         """The worker's answer, a time-out row (the worker killed and started again), or None when it died."""
         try:
-            self.conn.send(path)
+            self.conn.send((path, annotate))
             done = wait([self.conn, self.process.sentinel], self.pool.timeout)
         except OSError:  # it died before the send
             done = [self.process.sentinel]
@@ -324,20 +346,22 @@ class _Lane:
 
     def _receive(self, reply: tuple) -> Decoded:
         if reply[0] == "error":
-            return Decoded(error=reply[1])
-        _, count, width, height, history, clip = reply
+            return Decoded(error=reply[1], extra=reply[2])
+        _, count, width, height, history, clip, extra = reply
         pixels = np.ndarray(self.shape, np.uint8, buffer=self.block.buf)[:count]
         try:
-            return Decoded(crops=self.pool.receive(pixels), width=width, height=height, history=history, clip=clip)
+            return Decoded(crops=self.pool.receive(pixels), width=width, height=height, history=history, clip=clip,
+                           extra=extra)
         finally:
             del pixels  # the block cannot be closed while a view of it exists
 
-    def _decode_here(self, path: str) -> Decoded:
+    def _decode_here(self, path: str, annotate: Annotator | None) -> Decoded:
         decoded = _run_decoder(self.pool.decoder, path, self.pool.cfg, self.shape)
+        extra = annotate(path) if annotate else None
         if isinstance(decoded, str):
-            return Decoded(error=decoded)
+            return Decoded(error=decoded, extra=extra)
         return Decoded(crops=self.pool.receive(decoded.pixels), width=decoded.width, height=decoded.height,
-                       history=decoded.history, clip=decoded.clip)
+                       history=decoded.history, clip=decoded.clip, extra=extra)
 
     def _kill(self) -> None:
         if self.process is not None:
@@ -376,8 +400,9 @@ class _DecoderProcess(multiprocessing.context.SpawnProcess):
 
 def _serve(conn, decoder: Decoder, cfg: PreprocessConfig, block_name: str, shape: tuple,
            tower_cache: Path | None) -> None:
-    """The worker's loop: a path in, crops into the shared block, ("ok", count, width, height, history,
-    clip features or None) or ("error", message) out; None or a closed pipe ends it."""
+    """The worker's loop: (path, annotator or None) in, crops into the shared block, ("ok", count, width,
+    height, history, clip features or None, columns or None) or ("error", message, columns or None) out;
+    None or a closed pipe ends it."""
     _live_and_die_with_parent()
     block = SharedMemory(name=block_name)
     out = np.ndarray(shape, np.uint8, buffer=block.buf)
@@ -386,20 +411,22 @@ def _serve(conn, decoder: Decoder, cfg: PreprocessConfig, block_name: str, shape
     conn.send(_READY)
     while True:
         try:
-            path = conn.recv()
+            task = conn.recv()
         except (EOFError, OSError):
             return
-        if path is None:
+        if task is None:
             return
-        conn.send(_decode_into(out, decoder, path, cfg))
+        conn.send(_decode_into(out, decoder, *task, cfg))
 
 
-def _decode_into(out: np.ndarray, decoder: Decoder, path: str, cfg: PreprocessConfig) -> tuple:
+def _decode_into(out: np.ndarray, decoder: Decoder, path: str, annotate: Annotator | None,
+                 cfg: PreprocessConfig) -> tuple:
     decoded = _run_decoder(decoder, path, cfg, out.shape)
+    extra = annotate(path) if annotate else None
     if isinstance(decoded, str):
-        return "error", decoded
+        return "error", decoded, extra
     out[: len(decoded.pixels)] = decoded.pixels
-    return "ok", len(decoded.pixels), decoded.width, decoded.height, decoded.history, decoded.clip
+    return "ok", len(decoded.pixels), decoded.width, decoded.height, decoded.history, decoded.clip, extra
 
 
 def _run_decoder(decoder: Decoder, path: str, cfg: PreprocessConfig, shape: tuple) -> DecodedPixels | str:

@@ -6,13 +6,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import pickle
 import threading
 import weakref
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -22,7 +23,7 @@ from .checkpoint import CheckpointError, LoadedModel, load_checkpoint
 from .clip_outputs import feature_count
 from .clip_view import ClipWeightsError, check_clip_file, default_clip_path
 from .config import ModelInfo, Thresholds
-from .decoding import (DEFAULT_DECODE_TIMEOUT, Decoded, DecodeStats, Decoder, DecoderPool, decode_crops,
+from .decoding import (DEFAULT_DECODE_TIMEOUT, Annotator, Decoded, DecodeStats, Decoder, DecoderPool, decode_crops,
                        start_decoders, torch_threads)
 from .device import cpu_threads, describe_device, resolve_device
 from .files import ScanItem
@@ -36,8 +37,6 @@ from .results import ScanResult, copy_columns
 
 log = logging.getLogger(__name__)
 
-# Extra columns for a result (e.g. provenance), computed in threads of this process beside the decoders.
-Annotator = Callable[[Path], dict[str, str]]
 HEATMAP_TILES_PER_AXIS = 4
 CANCEL_POLL_S = 0.1  # how often a scan waiting for a slow file looks at its cancel flag
 # On the CPU the frozen network runs at most this many crops per call: with up to 4 native crops an
@@ -69,6 +68,17 @@ def _result(future: Future, cancel: threading.Event):
         except TimeoutError:
             if cancel.is_set():
                 return _CANCELLED
+
+
+def _check_picklable(annotate: Annotator) -> None:
+    """The decoder processes receive ``annotate`` by name, and never run the main script: a lambda, a nested
+    function or one defined in ``__main__`` cannot go."""
+    try:
+        pickle.dumps(annotate)
+        if getattr(annotate, "__module__", None) == "__main__":
+            raise ValueError("it is defined in __main__")
+    except Exception as exc:
+        raise ValueError(f"annotate must be a module-level function (it runs in the decoder processes): {exc}") from None
 
 
 def _check_clip_tower() -> None:
@@ -119,6 +129,7 @@ class Detector:
             self._scorer = self._frozen_or_eager()
         else:
             self._scorer = self.network
+        self._decoders.start_all()  # a staged pool's other processes, now that the network is ready
 
     def _prepared(self, network: torch.nn.Module) -> torch.nn.Module:
         # channels_last speeds up depthwise convolutions on CPU as well as on GPUs (bench/NOTES.md).
@@ -185,14 +196,15 @@ class Detector:
              annotate: Annotator | None = None) -> Iterator[ScanResult]:
         """Score every item, yielding one ScanResult per item in input order as batches finish.
 
-        Decoding runs ahead in the decoder processes (``annotate`` in threads here); setting
-        ``cancel`` stops after the batch in flight (results already yielded stand), and within
-        CANCEL_POLL_S while waiting for a slow file."""
+        Decoding runs ahead in the decoder processes, ``annotate`` too (a module-level function, like a
+        decoder: model/decoding.py); setting ``cancel`` stops after the batch in flight (results already
+        yielded stand), and within CANCEL_POLL_S while waiting for a slow file."""
+        if annotate is not None:
+            _check_picklable(annotate)
         cancel = cancel or threading.Event()
         source = iter(items)
         window = self.batch_size * 2
-        pending: deque[tuple[ScanItem, Future | None, Future | None]] = deque()
-        annotators = ThreadPoolExecutor(self.decode_workers, thread_name_prefix="convitx-annotate") if annotate else None
+        pending: deque[tuple[ScanItem, Future | None]] = deque()
         try:
             batch: list[_Prepared] = []
             while True:
@@ -201,7 +213,7 @@ class Detector:
                     if item is None:
                         break
                     item = item if isinstance(item, ScanItem) else ScanItem(Path(item))
-                    pending.append(self._submit(item, annotate, annotators))
+                    pending.append((item, None if item.error else self._decoders.submit(item.path, annotate)))
                 if cancel.is_set() or not pending:
                     break
                 prepared = self._collect(*pending.popleft(), cancel)
@@ -215,30 +227,18 @@ class Detector:
             if batch and not cancel.is_set():
                 yield from self._finish(batch)
         finally:
-            for _, decoding, annotating in pending:
-                for future in (decoding, annotating):
-                    if future is not None:
-                        future.cancel()
-            if annotators:
-                annotators.shutdown(wait=False, cancel_futures=True)
-
-    def _submit(self, item: ScanItem, annotate: Annotator | None,
-                annotators: ThreadPoolExecutor | None) -> tuple[ScanItem, Future | None, Future | None]:
-        if item.error:
-            return item, None, None
-        annotating = annotators.submit(annotate, item.path) if annotate else None
-        return item, self._decoders.submit(item.path), annotating
+            for _, decoding in pending:
+                if decoding is not None:
+                    decoding.cancel()
 
     @staticmethod
-    def _collect(item: ScanItem, decoding: Future | None, annotating: Future | None,
-                 cancel: threading.Event) -> _Prepared | None:
+    def _collect(item: ScanItem, decoding: Future | None, cancel: threading.Event) -> _Prepared | None:
         """The item's decoded crops and extra columns, or None when ``cancel`` is set while waiting."""
         decoded = _result(decoding, cancel) if decoding else Decoded(error=item.error)
-        extra = _result(annotating, cancel) if annotating else None
-        if decoded is _CANCELLED or extra is _CANCELLED:
+        if decoded is _CANCELLED:
             return None
         return _Prepared(item, crops=decoded.crops, width=decoded.width, height=decoded.height,
-                         error=decoded.error, extra=extra, history=decoded.history, clip=decoded.clip)
+                         error=decoded.error, extra=decoded.extra, history=decoded.history, clip=decoded.clip)
 
     @property
     def decode_stats(self) -> DecodeStats:

@@ -241,7 +241,7 @@ class FuzzReport:
 
 def scan(paths: list[Path], model: str | None = None, batch_size: int = 8, provenance: bool = True) -> FuzzReport:
     """Scan ``paths`` as `convitx scan` does and count what happened."""
-    from model.cli import provenance_columns
+    from model.columns import provenance_columns
     from model.decoding import CRASHED
     from model.engine import Detector
 

@@ -26,3 +26,22 @@ def hostile(path: str, cfg):
     if name.startswith("probe"):
         raise ImageLoadError("imported: " + ",".join(m for m in ("torch", "PySide6", "pytest") if m in sys.modules))
     return decode_crops(path, cfg)
+
+
+def seen(path: str) -> dict:
+    """An annotator (extra columns), run by the decoder process after the pixels; ``probe`` files say
+    which heavy modules that process holds by then, ``reader-segfault`` files crash it."""
+    name = os.path.basename(path)
+    if name.startswith("probe"):
+        return {"provenance": ",".join(m for m in ("torch", "PySide6", "pytest") if m in sys.modules)}
+    if name.startswith("reader-segfault"):  # a native metadata reader crashing on this file
+        ctypes.string_at(0)
+    return {"provenance": f"seen {name}"}
+
+
+def slow_row_columns(path: str) -> dict:
+    """The app's row columns, 50 ms late: a scan slow enough for a test to act in the middle of it."""
+    from model.columns import row_columns
+
+    time.sleep(0.05)
+    return row_columns(path)

@@ -211,8 +211,8 @@ def test_an_unusable_data_folder_gives_a_message_and_the_app_still_scans(qtbot, 
 def test_a_killed_app_keeps_its_rows_and_the_next_start_finishes_the_scan(qtbot, tiny_model_path, tmp_path):
     make_images(tmp_path / "many", 80)
     data = tmp_path / "user-data"
-    slow_app = ("import sys, time, model.cli as cli; real = cli.provenance_columns; "
-                "cli.provenance_columns = lambda path: (time.sleep(0.05), real(path))[1]; "
+    slow_app = (f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r}); import hostile; "
+                "import convitx_desktop.worker as worker; worker.row_columns = hostile.slow_row_columns; "
                 "from convitx_desktop.app import main; sys.exit(main(sys.argv[1:]))")
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}  # the CONVITX_*_DIR of user_dirs are set here
     app = subprocess.Popen([sys.executable, "-c", slow_app, "--model", str(tiny_model_path), str(tmp_path / "many")],

@@ -39,16 +39,10 @@ def dialogs(monkeypatch):
 
 @pytest.fixture
 def slow_scan(monkeypatch):
-    """Make each file take a little while (in the decode threads), so a test can act mid-scan."""
-    import model.cli
+    """Make each file take a little while (in the decoder processes), so a test can act mid-scan."""
+    import hostile
 
-    real = model.cli.provenance_columns
-
-    def slow(path):
-        time.sleep(0.04)
-        return real(path)
-
-    monkeypatch.setattr(model.cli, "provenance_columns", slow)
+    monkeypatch.setattr("convitx_desktop.worker.row_columns", hostile.slow_row_columns)
 
 
 def open_window(qtbot, model_path, settings_dir=None) -> MainWindow:

@@ -76,6 +76,38 @@ def test_when_no_decoder_process_can_start_files_are_decoded_here_and_still_scor
     assert "without crash isolation" in caplog.text
 
 
+def test_a_staged_pool_decodes_with_one_process_until_the_network_is_loaded(tmp_path, tiny_model_path):
+    """The app's first file decodes while torch loads, with one decoder process; the others start with the
+    network, and a pool closed before that ends at once."""
+    from model.decoding import start_decoders
+    from model.model_file import read_info
+
+    others = {p.pid for p in multiprocessing.active_children()}  # other tests' decoders
+
+    def decoders_alive() -> int:
+        return sum(p.name == "convitx-decoder" and p.is_alive() and p.pid not in others
+                   for p in multiprocessing.active_children())
+
+    cfg = read_info(tiny_model_path).preprocess
+    paths = [save_image(tmp_path / f"{i}.png", seed=i) for i in range(4)]
+    pool = start_decoders(cfg, workers=2, staged=True)
+    early = [pool.submit(p).result(timeout=60) for p in paths]
+    assert all(d.crops is not None for d in early) and decoders_alive() == 1
+    detector = Detector.from_file(tiny_model_path, device="cpu", decoders=pool)
+    try:
+        assert [r.ok for r in detector.scan(paths)] == [True] * 4
+        deadline = time.monotonic() + 60
+        while decoders_alive() < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert decoders_alive() == 2
+    finally:
+        detector.close()
+    unused = start_decoders(cfg, workers=2, staged=True)
+    started = time.monotonic()
+    unused.close()
+    assert time.monotonic() - started < 10
+
+
 def test_cancel_while_a_file_hangs_stops_at_once_and_keeps_the_rows(tmp_path, guarded):
     paths = [save_image(tmp_path / f"{i}.png", seed=i) for i in range(2)] + [save_image(tmp_path / "hang.png")]
     paths += [save_image(tmp_path / f"later{i}.png", seed=i) for i in range(3)]
@@ -93,11 +125,20 @@ def test_decoder_processes_start_without_torch_or_qt(tmp_path, guarded):
     assert result.error == "imported: "
 
 
-def test_annotations_still_come_with_each_row(tmp_path, guarded):
-    paths = [save_image(tmp_path / f"{i}.png", seed=i) for i in range(3)] + [save_image(tmp_path / "abort.png")]
-    results = list(guarded.scan(paths, annotate=lambda path: {"provenance": f"seen {path.name}"}))
-    assert [r.provenance for r in results] == [f"seen {p.name}" for p in paths]
-    assert results[-1].verdict == "error"
+def test_annotations_come_with_each_row_from_the_decoder_processes(tmp_path, guarded):
+    paths = [save_image(tmp_path / f"{i}.png", seed=i) for i in range(3)] + [save_image(tmp_path / "probe.png")]
+    results = list(guarded.scan(paths, annotate=hostile.seen))
+    assert [r.provenance for r in results] == [f"seen {p.name}" for p in paths[:3]] + [""]
+    assert results[-1].verdict == "error"  # the probe file's decoder refuses it, its columns still come
+    with pytest.raises(ValueError, match="module-level function"):
+        next(guarded.scan(paths, annotate=lambda path: {"provenance": "here"}))
+
+
+def test_a_file_whose_annotator_crashes_the_process_is_one_error_row(tmp_path, guarded):
+    paths = [save_image(tmp_path / "0.png", seed=0), save_image(tmp_path / "reader-segfault.png"),
+             save_image(tmp_path / "1.png", seed=1)]
+    results = list(guarded.scan(paths, annotate=hostile.seen))
+    assert [r.ok for r in results] == [True, False, True] and "decoder crashed" in results[1].error
 
 
 SCRIPT_THEN_HANG = """
