@@ -2,11 +2,11 @@
 
 The recipe (fixed here, recorded in the work folder and in the model card):
 
-* preset ``convitx_clip``: EfficientNet-Lite0 with ImageNet weights
+* preset ``convitx_clip_mid``: EfficientNet-Lite0 with ImageNet weights
   (``data/public/backbones/tf_efficientnet_lite0.safetensors``, written by training/data/public/),
   frozen, its block statistics and a Swin branch over its stride-8 map on native crops; beside them the
-  frozen CLIP ViT-B/16 image tower on the whole image at 224 px (model/clip_view.py: its embedding and
-  the class token after blocks 3, 5 and 7), all fused by one head. Only the Swin branch and the head are
+  frozen CLIP ViT-B/16 image tower on the whole image at 224 px (model/clip_view.py: the class token
+  after blocks 5 and 7, the tower cut after block 7), all fused by one head. Only the Swin branch and the head are
   trained (random initialisation, seed 0), on tower outputs computed once per image and tier
   (training/recipes/tier_features.py): that is what lets five leave-source-out folds and the final model
   fit on 2 CPU cores;
@@ -17,8 +17,8 @@ The recipe (fixed here, recorded in the work folder and in the model card):
   ``../shared/data/trainpool`` 500, ``data/public`` all, the aligned pairs ``data/pairs`` 300, pool 2
   (today's generators, camera photos, human art) 900 and pool 3 (old, scanned, noisy and re-shared
   photos, book and museum art, GANs beyond faces, class-conditional diffusion) 700;
-* native crops: the file's own pixel grid, crop 224, up to 4 evenly spread crops scored by the app
-  (mean logit); training keeps the first and the last of them per tier;
+* native crops: the file's own pixel grid, crop 224, the first and the last of up to 4 evenly spread
+  crops (``keep_crops="ends"``), in training, in every evaluation and in the app (mean logit);
 * the exclusion check (training/data/exclusion.py): no excluded repository or package, no near-duplicate of
   an evaluation image; training refuses to start without the lists;
 * loss balanced per class and source.

