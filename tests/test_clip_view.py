@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -51,6 +52,20 @@ def test_the_decoders_clip_view_equals_the_files_whatever_path_the_crops_took(tm
     outputs = ClipOutputs((5,), embedding=False)
     cfg = PreprocessConfig(mode="native", max_crops=4, keep_crops="ends", clip_blocks=(5,), clip_embedding=False)
     assert np.array_equal(decode_crops(str(path), cfg).clip, clip_tower(outputs).features(global_view(path)[None]))
+
+
+def test_a_strip_gets_its_view_at_once_and_close_to_resizing_it_whole(tmp_path):
+    """A 65535 x 1 GIF once cost a decoder 35 s and 13 GB (the whole strip enlarged to 224 px high)."""
+    from PIL import Image
+
+    from model.clip_view import CLIP_SIZE, view_of
+
+    started = time.monotonic()
+    assert view_of(Image.new("RGB", (65535, 1), (200, 10, 10))).shape == (CLIP_SIZE, CLIP_SIZE, 3)
+    assert time.monotonic() - started < 5
+    strip = Image.fromarray(np.random.default_rng(0).integers(0, 256, (150, 3000, 3), dtype=np.uint8))  # 20:1
+    whole = strip.resize((4480, 224), Image.Resampling.BICUBIC).crop((2128, 0, 2352, 224))
+    assert np.abs(view_of(strip).astype(int) - np.asarray(whole, dtype=int)).max() <= 2
 
 
 def test_the_edited_tower_is_kept_and_a_later_start_needs_no_onnx_package(tmp_path, monkeypatch):
