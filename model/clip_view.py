@@ -9,7 +9,7 @@ onnxruntime: about 4x faster per view on a CPU core than the same weights dequan
 fp32 ViT-B/16, and the only way the INT8 numbers the head was trained on are reproduced exactly.
 It exposes the class token after chosen blocks (intermediate blocks carry more low-level evidence
 than the last one) and, optionally, the 512-d projection after the last block; a view that reads no
-projection stops after the last block it reads (blocks 5, 7, 9: 10 of 12 blocks' time).
+projection stops after the last block it reads (the built-in model's blocks 5, 7: 8 of 12 blocks' time).
 
 The graph edit (outputs added, blocks past the last one read cut off) needs the ``onnx`` package, whose
 import alone takes about a second; with a cache folder the edited graph is kept there, and a later
@@ -117,7 +117,6 @@ class ClipTower:
 
         from .tower_cache import edited_graph
 
-        self.outputs = outputs
         graph = edited_graph(Path(path), outputs, cache_dir)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads

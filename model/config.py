@@ -64,7 +64,9 @@ class PreprocessConfig:
         if self.mode == "resize":
             return f"resize: shorter side to {self.crop_size} px, one centre crop"
         spread = f"up to {self.max_crops} evenly spread crops"
-        crops = f"crop {self.crop_size} px, {spread if self.keep_crops == 'all' else 'the first and the last of ' + spread}, logits averaged"
+        if self.keep_crops == "ends":
+            spread = f"the first and the last of {spread}"
+        crops = f"crop {self.crop_size} px, {spread}, logits averaged"
         if self.mode == "native":
             whole = "; and the whole image at 224 px for the CLIP view" if self.clip_blocks is not None else ""
             return f"native: the file's own pixel grid (never shrunk), {crops}{whole}"

@@ -9,16 +9,14 @@ less after minutes of compiling, so tracing stays while it works; any failure ke
 """
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import logging
 import warnings
 from pathlib import Path
 
 import torch
 
-from .atomic import atomic_write_bytes
+from .kept_files import keep, read_kept
 
 log = logging.getLogger(__name__)
 
@@ -72,14 +70,10 @@ def load_frozen(cache_dir: Path, model_sha256: str, crop_size: int, crops: int,
     """The frozen copy saved for this model file and torch, checked on ``crops`` crops (one image's: the
     check also prepares TorchScript for the first verdict's shape); None when absent or not trusted."""
     archive, record = _cache_files(cache_dir, model_sha256, crop_size)
-    try:
-        expected = json.loads(record.read_text(encoding="utf-8"))
-        data = archive.read_bytes()
-    except (OSError, ValueError):
+    kept = read_kept(archive, record, "saved frozen network")
+    if kept is None:
         return None
-    if hashlib.sha256(data).hexdigest() != expected.get("sha256"):
-        log.warning("ignoring the saved frozen network %s: its bytes changed", archive.name)
-        return None
+    data, expected = kept
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -107,9 +101,6 @@ def save_frozen(cache_dir: Path, model_sha256: str, crop_size: int, crops: int, 
             torch.jit.save(frozen, buffer)
         with torch.inference_mode():
             logits = frozen(*_example(crop_size, crops, clip_features)).tolist()
-        data = buffer.getvalue()
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(archive, data)
-        atomic_write_bytes(record, json.dumps({"sha256": hashlib.sha256(data).hexdigest(), "logits": logits}).encode())
+        keep(archive, record, buffer.getvalue(), logits=logits)
     except Exception as exc:  # unwritable folder, full disk, a module TorchScript cannot serialise
         log.warning("could not keep the frozen network in %s: %s", cache_dir, exc)

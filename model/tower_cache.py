@@ -8,33 +8,32 @@ after its sha256 check; the engine checks the export itself once per start (mode
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from .atomic import atomic_write_bytes
-
-if TYPE_CHECKING:
-    from .clip_view import ClipOutputs
+from .clip_outputs import ClipOutputs
+from .kept_files import keep, read_kept
 
 log = logging.getLogger(__name__)
 
 
 def edited_graph(export: Path, outputs: ClipOutputs, cache_dir: Path | None) -> bytes:
     """The serialised graph answering ``outputs``: from ``cache_dir`` when kept there, else edited from
-    ``export`` (checked) and kept."""
-    kept = _read_kept(cache_dir, outputs) if cache_dir is not None else None
+    ``export`` (checked) and kept (a folder that cannot be written only costs the next start the edit)."""
+    files = _files(cache_dir, outputs) if cache_dir is not None else None
+    kept = read_kept(*files, "kept CLIP graph") if files else None
     if kept is not None:
-        return kept
+        return kept[0]
     import onnx
 
     from .clip_view import check_clip_file, edit_graph
 
     data = edit_graph(onnx.load_from_string(check_clip_file(export).read_bytes()), outputs).SerializeToString()
-    if cache_dir is not None:
-        _keep(cache_dir, outputs, data)
+    if files:
+        try:
+            keep(*files, data)
+        except OSError as exc:
+            log.warning("could not keep the CLIP graph in %s: %s", cache_dir, exc)
     return data
 
 
@@ -44,27 +43,3 @@ def _files(cache_dir: Path, outputs: ClipOutputs) -> tuple[Path, Path]:
     view = ("embedding-" if outputs.embedding else "") + "-".join(map(str, outputs.blocks))
     stem = f"clip-{CLIP_SHA256[:16]}-{view}"
     return cache_dir / f"{stem}.onnx", cache_dir / f"{stem}.json"
-
-
-def _read_kept(cache_dir: Path, outputs: ClipOutputs) -> bytes | None:
-    graph, record = _files(cache_dir, outputs)
-    try:
-        expected = json.loads(record.read_text(encoding="utf-8"))["sha256"]
-        data = graph.read_bytes()
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    if hashlib.sha256(data).hexdigest() != expected:
-        log.warning("ignoring the kept CLIP graph %s: its bytes changed", graph.name)
-        return None
-    return data
-
-
-def _keep(cache_dir: Path, outputs: ClipOutputs, data: bytes) -> None:
-    """Atomically, graph first; a folder that cannot be written only costs the next start the edit."""
-    graph, record = _files(cache_dir, outputs)
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(graph, data)
-        atomic_write_bytes(record, json.dumps({"sha256": hashlib.sha256(data).hexdigest()}).encode())
-    except OSError as exc:
-        log.warning("could not keep the CLIP graph in %s: %s", cache_dir, exc)

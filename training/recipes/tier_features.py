@@ -30,6 +30,7 @@ from model.clip_outputs import EMBED, WIDTH, ClipOutputs
 from model.clip_view import CLIP_SHA256, ClipTower, global_view
 from model.config import PreprocessConfig, default_info
 from model.imageio import ImageLoadError, load_image
+from model.model_file import file_sha256
 from model.network import create_model
 from model.preprocess import crop_pixels, normalise
 
@@ -118,9 +119,8 @@ class FeatureCache:
 
 @functools.lru_cache(maxsize=None)
 def content_digest(path: str, size: int, mtime_ns: int) -> str:
-    """sha1 of the file's bytes, read once per process for each size and time stamp it has."""
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha1").hexdigest()
+    """The file's sha256, read once per process for each size and time stamp it has."""
+    return file_sha256(path)
 
 
 def select_clip(features: np.ndarray, clip: ClipOutputs) -> np.ndarray:
